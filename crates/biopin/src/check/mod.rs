@@ -1,0 +1,113 @@
+//! End-state checks: what a finished path must satisfy (DESIGN.md §4: `leak`).
+
+use std::collections::BTreeMap;
+
+use crate::design::{Design, ZeroPagePin};
+use crate::mm::{Events, GUP_PIN_COUNTING_BIAS, Invariant, PageFlags, Pfn};
+use crate::program::Program;
+use crate::vm::Pte;
+use crate::world::{Handle, Holding, World};
+
+/// What the owners of a folio account for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Owed {
+    /// Mapped PTEs.
+    ptes: i128,
+    /// Live handles' references and pins, as `_refcount` counts them.
+    handles: i128,
+    /// Live handles' pins, as `_pincount` counts them (large folios).
+    pins: i128,
+}
+
+/// The end-state checks of one path: `leak` if a folio's `_refcount` (or `_pincount`)
+/// exceeds what its owners account for (mapped PTEs: 1 each; live handles: 1 per get, 1024
+/// per small-folio pin, 1 per large-folio pin; the zero page's own 1), if a bound handle was
+/// never released, or if `nr_foll_pin_acquired != nr_foll_pin_released` with no pins
+/// outstanding.
+pub fn end_state(program: &Program, design: &Design, world: &World, ev: &mut Events) {
+    let mem = &world.mem;
+    let mut owed: BTreeMap<Pfn, Owed> = BTreeMap::new();
+    for task in &world.tasks {
+        for vma in &task.mm.vmas {
+            for pte in &vma.ptes {
+                if let Pte::Present { pfn, .. } = *pte
+                    && !mem.is_zero_page(pfn)
+                    && mem.in_use(pfn)
+                {
+                    owed.entry(mem.folio(pfn)).or_default().ptes += 1;
+                }
+            }
+        }
+    }
+    let skip_zero = design.zero_page_pin == ZeroPagePin::Skip;
+    let mut outstanding_pins: i128 = 0;
+    for (h, handle) in world.handles.iter().enumerate() {
+        let Handle::Held { holding, dangling } = handle else {
+            continue;
+        };
+        ev.raise(Invariant::Leak, || {
+            format!(
+                "handle `{}` was bound and never released",
+                program.handles[h].name
+            )
+        });
+        let calls = i128::from(holding.calls());
+        for (i, &pfn) in holding.pages().iter().enumerate() {
+            if dangling.contains(&(i as u32)) {
+                continue;
+            }
+            let head = mem.folio(pfn);
+            let o = owed.entry(head).or_default();
+            match holding {
+                Holding::Refs(_) => o.handles += calls,
+                Holding::Pins(_) if skip_zero && mem.is_zero_page(pfn) => {}
+                Holding::Pins(_) => {
+                    outstanding_pins += calls;
+                    if mem.folio_has_pincount(pfn) {
+                        o.handles += calls;
+                        o.pins += calls;
+                    } else {
+                        o.handles += calls * i128::from(GUP_PIN_COUNTING_BIAS);
+                    }
+                }
+            }
+        }
+    }
+    for (i, frame) in mem.frames().iter().enumerate() {
+        if !frame.flags.contains(PageFlags::IN_USE) || frame.flags.contains(PageFlags::TAIL) {
+            continue;
+        }
+        let head = Pfn(i as u32);
+        let o = owed.get(&head).copied().unwrap_or_default();
+        let base = i128::from(mem.is_zero_page(head));
+        let expected = o.ptes + o.handles + base;
+        if i128::from(frame.refcount) > expected {
+            ev.raise(Invariant::Leak, || {
+                format!(
+                    "{head}: _refcount {} but its owners account for {expected} ({} PTEs, {} from handles{})",
+                    frame.refcount,
+                    o.ptes,
+                    o.handles,
+                    if base > 0 { ", 1 the zero page's own" } else { "" }
+                )
+            });
+        }
+        if frame.order > 0 && i128::from(frame.pincount) > o.pins {
+            ev.raise(Invariant::Leak, || {
+                format!(
+                    "{head}: _pincount {} but live handles hold {} pins",
+                    frame.pincount, o.pins
+                )
+            });
+        }
+    }
+    let stat = mem.vmstat();
+    if outstanding_pins == 0 && stat.nr_foll_pin_acquired != stat.nr_foll_pin_released {
+        ev.raise(Invariant::Leak, || {
+            format!(
+                "no pins are outstanding but nr_foll_pin_acquired = {} and nr_foll_pin_released = {}",
+                stat.nr_foll_pin_acquired, stat.nr_foll_pin_released
+            )
+        });
+    }
+}

@@ -1,0 +1,510 @@
+//! `get_user_pages` and `pin_user_pages`, slow and fast, long-term pins with migration out of
+//! `ZONE_MOVABLE`, and their release (mm/gup.c, Documentation/core-api/pin_user_pages.rst).
+//!
+//! A GUP reference (FOLL_GET) and a pin (FOLL_PIN) are distinct types, [`GupRefs`] and
+//! [`PinnedPages`], released by distinct functions. The per-page primitives beneath them
+//! ([`Kernel::put_page_calls`], [`Kernel::unpin_user_page_calls`]) take bare frames, as the
+//! kernel's do, so that a scenario can release with the wrong one and see what the kernel
+//! would do.
+//!
+//! `times N` is N calls of the same request, computed in O(pages), not O(N): after the first
+//! call has faulted the pages in (and migrated them), every call grabs the same folios, so the
+//! first refused grab can be found arithmetically ([`crate::mm::page_ref`]).
+
+use std::ops::Range;
+
+use bitflags::bitflags;
+
+use crate::design::{Cow, LongtermMigrate, RefOverflow, ZeroPagePin};
+use crate::errno::Errno;
+use crate::mm::page_ref::grabs_before_refusal;
+use crate::mm::{GUP_PIN_COUNTING_BIAS, Gfp, PageFlags, Pfn, Zone};
+use crate::vm::{Kernel, Prot, Pte, TaskId, VmaId};
+
+bitflags! {
+    /// GUP flags, with the kernel's values (include/linux/mm_types.h `enum
+    /// fault_flag`... `FOLL_*`, mm/internal.h for the internal ones).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct FollFlags: u32 {
+        /// `FOLL_WRITE`: the caller will write to the pages.
+        const WRITE = 1 << 0;
+        /// `FOLL_GET`: take a plain reference.
+        const GET = 1 << 1;
+        /// `FOLL_LONGTERM`: the pin may be held indefinitely.
+        const LONGTERM = 1 << 8;
+        /// `FOLL_PIN` (internal): take a pin.
+        const PIN = 1 << 19;
+    }
+}
+
+/// Pages of a VMA a GUP call covers.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct UserRange {
+    /// The task whose address space is walked.
+    pub task: TaskId,
+    /// The VMA.
+    pub vma: VmaId,
+    /// Pages of the VMA, first to last + 1.
+    pub pages: Range<u32>,
+}
+
+/// References taken with FOLL_GET (`get_user_pages`): released with `put_page`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct GupRefs {
+    /// The page each covered address resolved to.
+    pub pages: Vec<Pfn>,
+    /// How many successful calls took them: each page holds this many references.
+    pub calls: u64,
+}
+
+/// Pins taken with FOLL_PIN (`pin_user_pages`): released with `unpin_user_page(s)`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PinnedPages {
+    /// The page each covered address resolved to.
+    pub pages: Vec<Pfn>,
+    /// How many successful calls took them: each page holds this many pins.
+    pub calls: u64,
+}
+
+/// What a GUP request of N calls got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gupped<T> {
+    /// What the successful calls took; `None` if none succeeded.
+    pub taken: Option<T>,
+    /// The errno of the call that failed, if one did (the calls stop there).
+    pub err: Option<Errno>,
+}
+
+/// GUP-fast's first half: what it sampled and grabbed without locks, to be rechecked.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FastGup {
+    /// `write_protect_seq` as sampled.
+    pub seq: u32,
+    /// The PTEs as read.
+    pub ptes: Vec<Pte>,
+    /// The pages grabbed.
+    pub pages: Vec<Pfn>,
+    /// Calls that grabbed every page.
+    pub calls: u64,
+    /// A call was refused (its refcount was not positive).
+    pub refused: bool,
+}
+
+/// The pages of `pages` grouped by folio: each folio's head and how many entries fall in it.
+fn by_folio(k: &Kernel<'_>, pages: &[Pfn]) -> Vec<(Pfn, u64)> {
+    let mut heads: Vec<Pfn> = pages.iter().map(|&p| k.mem.folio(p)).collect();
+    heads.sort_unstable();
+    let mut groups: Vec<(Pfn, u64)> = Vec::new();
+    for head in heads {
+        match groups.last_mut() {
+            Some((h, n)) if *h == head => *n += 1,
+            _ => groups.push((head, 1)),
+        }
+    }
+    groups
+}
+
+impl Kernel<'_> {
+    /// `get_user_pages` / `get_user_pages_remote` (FOLL_GET) called `calls` times on `range`.
+    pub fn get_user_pages(
+        &mut self,
+        range: &UserRange,
+        write: bool,
+        calls: u64,
+    ) -> Gupped<GupRefs> {
+        let flags = FollFlags::GET
+            | if write {
+                FollFlags::WRITE
+            } else {
+                FollFlags::empty()
+            };
+        let (pages, calls, err) = self.gup_locked(range, flags, calls);
+        Gupped {
+            taken: (calls > 0).then_some(GupRefs { pages, calls }),
+            err,
+        }
+    }
+
+    /// `pin_user_pages` / `pin_user_pages_remote` (FOLL_PIN, optionally FOLL_LONGTERM) called
+    /// `calls` times on `range`.
+    pub fn pin_user_pages(
+        &mut self,
+        range: &UserRange,
+        write: bool,
+        longterm: bool,
+        calls: u64,
+    ) -> Gupped<PinnedPages> {
+        let flags = pin_flags(write, longterm);
+        let (pages, calls, err) = self.gup_locked(range, flags, calls);
+        Gupped {
+            taken: (calls > 0).then_some(PinnedPages { pages, calls }),
+            err,
+        }
+    }
+
+    /// `__gup_longterm_locked` → `__get_user_pages_locked`, `calls` times: walks the range with
+    /// `mmap_lock` held (atomic against every other step), faulting pages in as
+    /// `faultin_page` does; for FOLL_LONGTERM under `longterm_migrate = movable`, faults
+    /// allocate from the normal zone (`memalloc_pin_save`) and folios found in `ZONE_MOVABLE`
+    /// are migrated first (`check_and_migrate_movable_pages`), failing with ENOMEM and
+    /// holding nothing if one cannot be. Then every page is grabbed (`try_grab_folio`).
+    ///
+    /// Simplification: a call grabs all of the range or nothing. The kernel returns a short
+    /// count; its callers that need the whole range (io_uring, vfio, gup_test) then release
+    /// what they got, which is what happens here.
+    fn gup_locked(
+        &mut self,
+        range: &UserRange,
+        flags: FollFlags,
+        calls: u64,
+    ) -> (Vec<Pfn>, u64, Option<Errno>) {
+        let migrate = flags.contains(FollFlags::LONGTERM)
+            && self.design.longterm_migrate == LongtermMigrate::Movable;
+        let gfp = if migrate { Gfp::Normal } else { Gfp::Movable };
+        let mut pages = match self.follow_range(range, flags, gfp) {
+            Ok(pages) => pages,
+            Err(e) => return (Vec::new(), 0, Some(e)),
+        };
+        if migrate {
+            match self.check_and_migrate_movable_pages(&pages) {
+                Ok(false) => {}
+                Ok(true) => match self.follow_range(range, flags, gfp) {
+                    Ok(moved) => pages = moved,
+                    Err(e) => return (Vec::new(), 0, Some(e)),
+                },
+                Err(e) => return (Vec::new(), 0, Some(e)),
+            }
+        }
+        let (ok, err) = self.try_grab_pages(&pages, flags, calls);
+        (pages, ok, err)
+    }
+
+    /// Resolves every page of `range` to a frame, faulting as `__get_user_pages` does:
+    /// `check_vma_flags` (EFAULT without a VMA, or FOLL_WRITE on a read-only one), a missing
+    /// PTE or a write to a write-protected one faults (`faultin_page`), and a R/O pin that
+    /// `gup_must_unshare` first unshares.
+    fn follow_range(
+        &mut self,
+        range: &UserRange,
+        flags: FollFlags,
+        gfp: Gfp,
+    ) -> Result<Vec<Pfn>, Errno> {
+        let UserRange {
+            task,
+            vma,
+            ref pages,
+        } = *range;
+        let write = flags.contains(FollFlags::WRITE);
+        match self.vma(task, vma) {
+            None => return Err(Errno::EFAULT),
+            Some(v) if write && v.prot != Prot::Rw => return Err(Errno::EFAULT),
+            Some(_) => {}
+        }
+        let mut out = Vec::with_capacity(pages.len());
+        for page in pages.clone() {
+            // At most: a fault, then an unshare; a third look finds the page settled.
+            let mut settled = None;
+            for _ in 0..3 {
+                match self.present_page(task, vma, page, "get_user_pages")? {
+                    None => self.handle_mm_fault(task, vma, page, write, gfp)?,
+                    Some((_, false)) if write => {
+                        self.handle_mm_fault(task, vma, page, true, gfp)?
+                    }
+                    Some((pfn, false)) if self.gup_must_unshare(pfn, flags) => {
+                        self.do_wp_page(task, vma, page, gfp, true)?
+                    }
+                    Some((pfn, _)) => {
+                        settled = Some(pfn);
+                        break;
+                    }
+                }
+            }
+            out.push(settled.ok_or(Errno::EFAULT)?);
+        }
+        Ok(out)
+    }
+
+    /// `gup_must_unshare` (mm/internal.h), asked for a write-protected PTE: only a R/O pin
+    /// (FOLL_PIN without FOLL_WRITE) may need to unshare. An anon page must be
+    /// PageAnonExclusive (5.19+, `pae-anon-only` and `anon-exclusive`); any other page (here:
+    /// the zero page) is unshared only for FOLL_LONGTERM in a COW mapping (6.2+,
+    /// `anon-exclusive`).
+    fn gup_must_unshare(&self, pfn: Pfn, flags: FollFlags) -> bool {
+        if flags & (FollFlags::WRITE | FollFlags::PIN) != FollFlags::PIN {
+            return false;
+        }
+        let anon = self.mem.folio_flags(pfn).contains(PageFlags::ANON);
+        match self.design.cow {
+            Cow::Mapcount | Cow::Refcount => false,
+            Cow::PaeAnonOnly => {
+                anon && !self
+                    .mem
+                    .frame(pfn)
+                    .flags
+                    .contains(PageFlags::ANON_EXCLUSIVE)
+            }
+            Cow::AnonExclusive if anon => !self
+                .mem
+                .frame(pfn)
+                .flags
+                .contains(PageFlags::ANON_EXCLUSIVE),
+            // Every VMA modelled so far is a private (COW) mapping.
+            Cow::AnonExclusive => flags.contains(FollFlags::LONGTERM),
+        }
+    }
+
+    /// `folio_is_longterm_pinnable` (include/linux/mm.h): the zero page is; a folio in
+    /// `ZONE_MOVABLE` is not. (No CMA, device-coherent or fsdax memory is modelled.)
+    pub fn folio_is_longterm_pinnable(&self, pfn: Pfn) -> bool {
+        self.mem.is_zero_page(pfn) || self.mem.zone(pfn) != Zone::Movable
+    }
+
+    /// `check_and_migrate_movable_pages` (mm/gup.c, 5.12+): migrates every folio that is not
+    /// long-term pinnable to the normal zone. Returns whether any moved; ENOMEM if one could
+    /// not be (the kernel turns any `migrate_pages` failure into -ENOMEM, after unpinning
+    /// everything).
+    fn check_and_migrate_movable_pages(&mut self, pages: &[Pfn]) -> Result<bool, Errno> {
+        let mut moved = false;
+        for (head, _) in by_folio(self, pages) {
+            if !self.folio_is_longterm_pinnable(head) {
+                self.migrate_folio(head, Gfp::Normal)
+                    .map_err(|_| Errno::ENOMEM)?;
+                moved = true;
+            }
+        }
+        Ok(moved)
+    }
+
+    /// What one grab adds to a folio's `_refcount` (`try_grab_folio`): 1 for FOLL_GET; for
+    /// FOLL_PIN 1 on a large folio (whose `_pincount` takes the pin), `GUP_PIN_COUNTING_BIAS`
+    /// on a small one, and nothing on the zero page under `zero_page_pin = skip`
+    /// (c8070b787519, 6.5).
+    fn grab_bias(&self, head: Pfn, flags: FollFlags) -> u32 {
+        if !flags.contains(FollFlags::PIN) {
+            1
+        } else if self.skips_zero_page(head) {
+            0
+        } else if self.mem.folio_has_pincount(head) {
+            1
+        } else {
+            GUP_PIN_COUNTING_BIAS
+        }
+    }
+
+    fn skips_zero_page(&self, pfn: Pfn) -> bool {
+        self.mem.is_zero_page(pfn) && self.design.zero_page_pin == ZeroPagePin::Skip
+    }
+
+    /// `calls` successive calls of `try_grab_folio` on every page of `pages`, each call all or
+    /// nothing. Under `ref_overflow = refuse` a grab of a folio whose refcount is not positive
+    /// is refused with ENOMEM (the WARN is the kernel's designed defence, not a violation) and
+    /// the calls stop there; under `wrap` nothing is refused and a count that passes through
+    /// zero is `refcount-overflow`. Pins count in `nr_foll_pin_acquired`, per subpage, except
+    /// on a skipped zero page. Returns the calls that succeeded and the failing call's errno.
+    fn try_grab_pages(
+        &mut self,
+        pages: &[Pfn],
+        flags: FollFlags,
+        calls: u64,
+    ) -> (u64, Option<Errno>) {
+        let groups = by_folio(self, pages);
+        let mut ok = calls;
+        if self.design.ref_overflow == RefOverflow::Refuse {
+            for &(head, per_call) in &groups {
+                let bias = self.grab_bias(head, flags);
+                let count = self.mem.folio_ref_count(head);
+                let grabs = match bias {
+                    0 if count > 0 => u64::MAX,
+                    0 => 0,
+                    bias => grabs_before_refusal(count, bias),
+                };
+                ok = ok.min(grabs / per_call);
+            }
+        }
+        for &(head, per_call) in &groups {
+            let bias = self.grab_bias(head, flags);
+            if bias == 0 {
+                continue;
+            }
+            let grabs = ok * per_call;
+            self.mem.folio_ref_add(head, bias, grabs, self.ev);
+            if flags.contains(FollFlags::PIN) {
+                if self.mem.folio_has_pincount(head) {
+                    self.mem.folio_pincount_add(head, 1, grabs, self.ev);
+                }
+                self.mem.count_pins_acquired(grabs);
+            }
+        }
+        (ok, (ok < calls).then_some(Errno::ENOMEM))
+    }
+
+    /// `put_page` of each page in `pages`, `calls` times (what releases a FOLL_GET reference;
+    /// on a pinned small folio it takes 1 where a pin added 1024). With `dirty`, each folio is
+    /// first marked dirty (`set_page_dirty_lock`).
+    pub fn put_page_calls(&mut self, pages: &[Pfn], calls: u64, dirty: bool) {
+        for (head, n) in by_folio(self, pages) {
+            if dirty && !self.mem.is_zero_page(head) {
+                self.mem.folio_mark_dirty(head);
+            }
+            self.mem
+                .folio_put_refs(head, 1, calls * n, "put_page", self.ev);
+        }
+    }
+
+    /// `unpin_user_page` of each page in `pages`, `calls` times (`gup_put_folio` with
+    /// FOLL_PIN): nothing for the zero page under `zero_page_pin = skip`; otherwise
+    /// `nr_foll_pin_released` per subpage, `_pincount` - 1 and `_refcount` - 1 on a large
+    /// folio, `_refcount` - 1024 on a small one. With `dirty`, as
+    /// `unpin_user_pages_dirty_lock`: each folio is marked dirty first.
+    pub fn unpin_user_page_calls(&mut self, pages: &[Pfn], calls: u64, dirty: bool) {
+        for (head, n) in by_folio(self, pages) {
+            if self.skips_zero_page(head) {
+                continue;
+            }
+            let unpins = calls * n;
+            if dirty && !self.mem.is_zero_page(head) {
+                self.mem.folio_mark_dirty(head);
+            }
+            self.mem.count_pins_released(unpins);
+            if self.mem.folio_has_pincount(head) {
+                self.mem.folio_pincount_sub(head, unpins, self.ev);
+                self.mem
+                    .folio_put_refs(head, 1, unpins, "unpin_user_page", self.ev);
+            } else {
+                self.mem.folio_put_refs(
+                    head,
+                    GUP_PIN_COUNTING_BIAS,
+                    unpins,
+                    "unpin_user_page",
+                    self.ev,
+                );
+            }
+        }
+    }
+
+    /// Releases GUP references (`put_page` each, or `put_user_pages_dirty_lock`).
+    pub fn put_user_refs(&mut self, refs: GupRefs, dirty: bool) {
+        self.put_page_calls(&refs.pages, refs.calls, dirty);
+    }
+
+    /// `unpin_user_pages_dirty_lock(pages, n, dirty)`.
+    pub fn unpin_user_pages(&mut self, pins: PinnedPages, dirty: bool) {
+        self.unpin_user_page_calls(&pins.pages, pins.calls, dirty);
+    }
+
+    /// The first half of `get_user_pages_fast` / `pin_user_pages_fast` (`gup_fast`):
+    /// samples `write_protect_seq` (for a pin under `gup_fast_fork = seqcount`; an odd value
+    /// bails out), reads each PTE without locks and grabs its folio (`try_grab_folio_fast`).
+    /// `None` means the fast path gave up on the range and the second half runs the slow path:
+    /// a missing, write-protected (for FOLL_WRITE), special (zero page) or freed PTE, a R/O
+    /// pin that must unshare, or a long-term pin of a folio that is not long-term pinnable.
+    ///
+    /// Simplification: all of the range or none of it goes fast; the kernel keeps the prefix
+    /// it grabbed and sends the rest to the slow path.
+    pub fn gup_fast_begin(
+        &mut self,
+        range: &UserRange,
+        flags: FollFlags,
+        calls: u64,
+    ) -> Option<FastGup> {
+        let UserRange {
+            task,
+            vma,
+            ref pages,
+        } = *range;
+        self.vma(task, vma)?;
+        let seq = self.tasks[task].mm.write_protect_seq;
+        if self.fast_checks_seq(flags) && seq % 2 == 1 {
+            return None;
+        }
+        let write = flags.contains(FollFlags::WRITE);
+        let migrate = self.design.longterm_migrate == LongtermMigrate::Movable;
+        let mut ptes = Vec::with_capacity(pages.len());
+        let mut pfns = Vec::with_capacity(pages.len());
+        for page in pages.clone() {
+            let pte = self.pte(task, vma, page);
+            let Pte::Present { pfn, write: w } = pte else {
+                return None;
+            };
+            let unusable = !self.mem.in_use(pfn)
+                || self.mem.is_zero_page(pfn)
+                || (write && !w)
+                || (!w && self.gup_must_unshare(pfn, flags))
+                || (flags.contains(FollFlags::LONGTERM)
+                    && migrate
+                    && !self.folio_is_longterm_pinnable(pfn));
+            if unusable {
+                return None;
+            }
+            ptes.push(pte);
+            pfns.push(pfn);
+        }
+        // try_get_folio refuses a negative count and cannot add to a zero one: the same
+        // threshold as the slow path's.
+        let (ok, err) = self.try_grab_pages(&pfns, flags, calls);
+        Some(FastGup {
+            seq,
+            ptes,
+            pages: pfns,
+            calls: ok,
+            refused: err.is_some(),
+        })
+    }
+
+    fn fast_checks_seq(&self, flags: FollFlags) -> bool {
+        flags.contains(FollFlags::PIN)
+            && self.design.gup_fast_fork == crate::design::GupFastFork::Seqcount
+    }
+
+    /// The second half of GUP-fast: rechecks every PTE (`pte_val(pte) !=
+    /// pte_val(ptep_get(ptep))`) and, for a pin under `seqcount`, that `write_protect_seq` has
+    /// not moved; if all holds, keeps what was grabbed; otherwise drops it
+    /// (`gup_put_folio`, which may free a page a concurrent munmap left to it) and falls back
+    /// to the slow path (`__gup_longterm_locked`) for the whole range.
+    pub fn gup_fast_end(
+        &mut self,
+        range: &UserRange,
+        flags: FollFlags,
+        calls: u64,
+        grabbed: Option<FastGup>,
+    ) -> (Vec<Pfn>, u64, Option<Errno>) {
+        if let Some(g) = grabbed {
+            let UserRange {
+                task,
+                vma,
+                ref pages,
+            } = *range;
+            let same = self.vma(task, vma).is_some()
+                && pages
+                    .clone()
+                    .zip(&g.ptes)
+                    .all(|(page, pte)| self.pte(task, vma, page) == *pte)
+                && (!self.fast_checks_seq(flags) || self.tasks[task].mm.write_protect_seq == g.seq);
+            if same {
+                return (g.pages, g.calls, g.refused.then_some(Errno::ENOMEM));
+            }
+            self.ev.note(|| "gup-fast: a PTE or write_protect_seq changed: drop and fall back to the slow path".into());
+            if flags.contains(FollFlags::PIN) {
+                self.unpin_user_page_calls(&g.pages, g.calls, false);
+            } else {
+                self.put_page_calls(&g.pages, g.calls, false);
+            }
+        }
+        self.gup_locked(range, flags, calls)
+    }
+}
+
+/// The flags `pin_user_pages` passes down.
+pub fn pin_flags(write: bool, longterm: bool) -> FollFlags {
+    let mut flags = FollFlags::PIN;
+    flags.set(FollFlags::WRITE, write);
+    flags.set(FollFlags::LONGTERM, longterm);
+    flags
+}
+
+/// The flags `get_user_pages` passes down.
+pub fn get_flags(write: bool) -> FollFlags {
+    let mut flags = FollFlags::GET;
+    flags.set(FollFlags::WRITE, write);
+    flags
+}

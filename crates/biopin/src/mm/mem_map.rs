@@ -1,0 +1,470 @@
+//! The frame table (the kernel's `mem_map`), the page allocator (mm/page_alloc.c) and folio
+//! reference counting (include/linux/mm.h, page_ref.h).
+
+use std::hash::{Hash, Hasher};
+
+use super::page::{Frame, GUP_PIN_COUNTING_BIAS, PageContent, PageFlags, Pfn, Zone};
+use super::page_ref::{Subtracted, add_repeated, sub_repeated};
+use super::violation::{Events, Invariant};
+
+/// Where an allocation may come from (the zone part of a GFP mask).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gfp {
+    /// `GFP_HIGHUSER_MOVABLE`: user anon and page-cache pages; `ZONE_MOVABLE` first, then
+    /// normal, as the zonelist orders them.
+    Movable,
+    /// Normal zone only: kernel allocations, bounce pages, long-term-pin migration targets, and
+    /// faults under `memalloc_pin_save()` (`PF_MEMALLOC_PIN`).
+    Normal,
+}
+
+/// The node's vmstat pin counters (include/linux/mmzone.h `NR_FOLL_PIN_ACQUIRED`,
+/// `NR_FOLL_PIN_RELEASED`), counted per subpage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct VmStat {
+    /// `nr_foll_pin_acquired`.
+    pub nr_foll_pin_acquired: u64,
+    /// `nr_foll_pin_released`.
+    pub nr_foll_pin_released: u64,
+}
+
+/// All page frames of the machine and what they hold.
+///
+/// # Invariants
+///
+/// - `frames` has one entry per frame of RAM and one more, last, for the zero page, which the
+///   allocator never hands out (the kernel's zero page lives in the kernel image).
+/// - `contents` has the same length as `frames`.
+/// - `free_hint[z]` is at most the lowest free frame of zone `z`: a cache, left out of equality
+///   and hashing because it changes nothing but speed.
+#[derive(Clone, Debug)]
+pub struct MemMap {
+    frames: Vec<Frame>,
+    contents: Vec<PageContent>,
+    nr_movable: u32,
+    vmstat: VmStat,
+    free_hint: [u32; 2],
+}
+
+impl PartialEq for MemMap {
+    fn eq(&self, other: &Self) -> bool {
+        self.frames == other.frames
+            && self.contents == other.contents
+            && self.nr_movable == other.nr_movable
+            && self.vmstat == other.vmstat
+    }
+}
+
+impl Eq for MemMap {}
+
+impl Hash for MemMap {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.frames.hash(state);
+        self.contents.hash(state);
+        self.nr_movable.hash(state);
+        self.vmstat.hash(state);
+    }
+}
+
+impl MemMap {
+    /// A machine with `nr_frames` frames of RAM, the last `nr_movable` of them in
+    /// `ZONE_MOVABLE`, all free, and the zero page (refcount 1, as a reserved page's is after
+    /// memmap init).
+    pub fn new(nr_frames: u32, nr_movable: u32) -> MemMap {
+        assert!(nr_movable <= nr_frames, "more movable frames than frames");
+        let mut frames = vec![Frame::default(); nr_frames as usize + 1];
+        frames[nr_frames as usize] = Frame {
+            refcount: 1,
+            flags: PageFlags::IN_USE | PageFlags::ZERO,
+            ..Frame::default()
+        };
+        MemMap {
+            frames,
+            contents: vec![PageContent::ZERO; nr_frames as usize + 1],
+            nr_movable,
+            vmstat: VmStat::default(),
+            free_hint: [0, nr_frames - nr_movable],
+        }
+    }
+
+    /// Frames of RAM (the zero page not counted).
+    pub fn nr_frames(&self) -> u32 {
+        self.frames.len() as u32 - 1
+    }
+
+    /// The shared zero page (`ZERO_PAGE(0)`).
+    pub fn zero_pfn(&self) -> Pfn {
+        Pfn(self.nr_frames())
+    }
+
+    /// The frame's `struct page`.
+    pub fn frame(&self, pfn: Pfn) -> &Frame {
+        &self.frames[pfn.index()]
+    }
+
+    /// Every frame, the zero page last.
+    pub fn frames(&self) -> &[Frame] {
+        &self.frames
+    }
+
+    /// The zone a frame belongs to (`page_zonenum`).
+    pub fn zone(&self, pfn: Pfn) -> Zone {
+        if pfn.0 >= self.nr_frames() - self.nr_movable && pfn != self.zero_pfn() {
+            Zone::Movable
+        } else {
+            Zone::Normal
+        }
+    }
+
+    /// The head page of the folio a frame belongs to (`page_folio`).
+    pub fn folio(&self, pfn: Pfn) -> Pfn {
+        let order = self.frame(pfn).order;
+        Pfn(pfn.0 & !((1u32 << order) - 1))
+    }
+
+    /// Pages in the folio a frame belongs to (`folio_nr_pages`).
+    pub fn folio_nr_pages(&self, pfn: Pfn) -> u32 {
+        1 << self.frame(pfn).order
+    }
+
+    /// Whether the frame belongs to a folio (is allocated, or is the zero page).
+    pub fn in_use(&self, pfn: Pfn) -> bool {
+        self.frame(pfn).flags.contains(PageFlags::IN_USE)
+    }
+
+    /// `is_zero_page`.
+    pub fn is_zero_page(&self, pfn: Pfn) -> bool {
+        pfn == self.zero_pfn()
+    }
+
+    /// `folio_test_large`.
+    pub fn folio_test_large(&self, pfn: Pfn) -> bool {
+        self.frame(pfn).order > 0
+    }
+
+    /// `folio_has_pincount`: on a 64-bit kernel every large folio keeps an exact `_pincount`.
+    pub fn folio_has_pincount(&self, pfn: Pfn) -> bool {
+        self.folio_test_large(pfn)
+    }
+
+    /// `folio_ref_count` of the folio `pfn` belongs to.
+    pub fn folio_ref_count(&self, pfn: Pfn) -> i32 {
+        self.frame(self.folio(pfn)).refcount
+    }
+
+    /// `_pincount` of the folio `pfn` belongs to (0 for a small folio, which has none).
+    pub fn folio_pincount(&self, pfn: Pfn) -> i32 {
+        self.frame(self.folio(pfn)).pincount
+    }
+
+    /// `folio_maybe_dma_pinned` (include/linux/mm.h): exact for a large folio (`_pincount >
+    /// 0`), fuzzy for a small one (`(unsigned)refcount >= GUP_PIN_COUNTING_BIAS`), so 1024
+    /// plain references, or a wrapped count, read as pinned; never a false negative.
+    pub fn folio_maybe_dma_pinned(&self, pfn: Pfn) -> bool {
+        if self.folio_has_pincount(pfn) {
+            self.folio_pincount(pfn) > 0
+        } else {
+            self.folio_ref_count(pfn) as u32 >= GUP_PIN_COUNTING_BIAS
+        }
+    }
+
+    /// Flags of the folio's head page.
+    pub fn folio_flags(&self, pfn: Pfn) -> PageFlags {
+        self.frame(self.folio(pfn)).flags
+    }
+
+    /// Sets or clears a per-page flag (`PageAnonExclusive` is per page).
+    pub fn set_page_flag(&mut self, pfn: Pfn, flag: PageFlags, on: bool) {
+        self.frames[pfn.index()].flags.set(flag, on);
+    }
+
+    /// `folio_mark_dirty`: sets `PG_dirty` on the folio.
+    pub fn folio_mark_dirty(&mut self, pfn: Pfn) {
+        let head = self.folio(pfn);
+        self.frames[head.index()].flags.insert(PageFlags::DIRTY);
+    }
+
+    /// Adds `delta` to a page's mapcount (`folio_add_*_rmap_pte` / `folio_remove_rmap_pte`).
+    pub fn page_mapcount_add(&mut self, pfn: Pfn, delta: i32) {
+        self.frames[pfn.index()].mapcount += delta;
+    }
+
+    /// What a page holds.
+    pub fn content(&self, pfn: Pfn) -> PageContent {
+        self.contents[pfn.index()]
+    }
+
+    /// Writes a whole page.
+    pub fn set_content(&mut self, pfn: Pfn, content: PageContent) {
+        self.contents[pfn.index()] = content;
+    }
+
+    /// The vmstat pin counters.
+    pub fn vmstat(&self) -> VmStat {
+        self.vmstat
+    }
+
+    /// Counts `n` subpages pinned (`node_stat_mod_folio(NR_FOLL_PIN_ACQUIRED)`).
+    pub fn count_pins_acquired(&mut self, n: u64) {
+        self.vmstat.nr_foll_pin_acquired = self.vmstat.nr_foll_pin_acquired.wrapping_add(n);
+    }
+
+    /// Counts `n` subpages unpinned (`NR_FOLL_PIN_RELEASED`).
+    pub fn count_pins_released(&mut self, n: u64) {
+        self.vmstat.nr_foll_pin_released = self.vmstat.nr_foll_pin_released.wrapping_add(n);
+    }
+
+    fn zone_range(&self, zone: Zone) -> (u32, u32) {
+        let boundary = self.nr_frames() - self.nr_movable;
+        match zone {
+            Zone::Normal => (0, boundary),
+            Zone::Movable => (boundary, self.nr_frames()),
+        }
+    }
+
+    /// `folio_alloc`: the lowest free, naturally aligned block of `2^order` frames, from the
+    /// zones `gfp` allows in zonelist order, as a folio with refcount 1. Its contents are left
+    /// as they were (the allocator does not clear pages; faults do). `None` is ENOMEM.
+    pub fn alloc_folio(&mut self, order: u8, gfp: Gfp) -> Option<Pfn> {
+        let zones: &[Zone] = match gfp {
+            Gfp::Movable => &[Zone::Movable, Zone::Normal],
+            Gfp::Normal => &[Zone::Normal],
+        };
+        let size = 1u32 << order;
+        for &zone in zones {
+            let (start, end) = self.zone_range(zone);
+            let hint = self.free_hint[zone as usize].max(start);
+            let mut head = hint.next_multiple_of(size);
+            while head + size <= end {
+                let block = head as usize..(head + size) as usize;
+                match self.frames[block.clone()]
+                    .iter()
+                    .rposition(|f| *f != Frame::default())
+                {
+                    None => {
+                        if order == 0 && head == hint {
+                            self.free_hint[zone as usize] = head + 1;
+                        }
+                        for (i, frame) in self.frames[block].iter_mut().enumerate() {
+                            *frame = Frame {
+                                refcount: if i == 0 { 1 } else { 0 },
+                                order,
+                                flags: if i == 0 {
+                                    PageFlags::IN_USE
+                                } else {
+                                    PageFlags::IN_USE | PageFlags::TAIL
+                                },
+                                ..Frame::default()
+                            };
+                        }
+                        return Some(Pfn(head));
+                    }
+                    // Skip past the last frame in use in this block.
+                    Some(used) => head = (head + used as u32 + 1).next_multiple_of(size),
+                }
+            }
+        }
+        None
+    }
+
+    /// Frees a folio whose refcount reached zero (`__folio_put` → `free_unref_folios`),
+    /// recording it so that references still naming it can be marked dangling.
+    fn free_folio(&mut self, head: Pfn, ev: &mut Events) {
+        let order = self.frame(head).order;
+        let n = 1usize << order;
+        let zone = self.zone(head);
+        if head != self.zero_pfn() {
+            let hint = &mut self.free_hint[zone as usize];
+            *hint = (*hint).min(head.0);
+        }
+        for frame in &mut self.frames[head.index()..head.index() + n] {
+            *frame = Frame::default();
+        }
+        ev.freed.push((head, order));
+        ev.note(|| format!("{head} freed (order {order})"));
+    }
+
+    /// Moves a folio's identity to a new frame block for migration: flags, counts and
+    /// contents of `from` go to `to` (same order), and `from` is freed without raising
+    /// anything (its references moved). Used by `migrate_folio` (mm/migrate.c).
+    pub fn move_folio(&mut self, from: Pfn, to: Pfn, ev: &mut Events) {
+        let n = self.folio_nr_pages(from) as usize;
+        for i in 0..n {
+            self.frames[to.index() + i] = self.frames[from.index() + i];
+            self.contents[to.index() + i] = self.contents[from.index() + i];
+        }
+        self.free_folio(from, ev);
+        // The old block is no one's: nothing may be marked dangling for it.
+        ev.freed.pop();
+    }
+
+    /// `calls` successive `folio_ref_add(folio, per_call)`: raises `refcount-overflow` if the
+    /// count passes through zero. Returns whether it did.
+    pub fn folio_ref_add(&mut self, pfn: Pfn, per_call: u32, calls: u64, ev: &mut Events) -> bool {
+        let head = self.folio(pfn);
+        let old = self.frames[head.index()].refcount;
+        let added = add_repeated(old, per_call, calls);
+        self.frames[head.index()].refcount = added.value;
+        if added.overflowed {
+            ev.raise(Invariant::RefcountOverflow, || {
+                format!(
+                    "_refcount of {head} passed through zero: {old} + {calls} × {per_call} wraps to {}",
+                    added.value
+                )
+            });
+        }
+        added.overflowed
+    }
+
+    /// `calls` successive increments of a large folio's `_pincount` by `per_call`.
+    pub fn folio_pincount_add(&mut self, pfn: Pfn, per_call: u32, calls: u64, ev: &mut Events) {
+        let head = self.folio(pfn);
+        let old = self.frames[head.index()].pincount;
+        let added = add_repeated(old, per_call, calls);
+        self.frames[head.index()].pincount = added.value;
+        if added.overflowed {
+            ev.raise(Invariant::RefcountOverflow, || {
+                format!("_pincount of {head} passed through zero: {old} + {calls} × {per_call}")
+            });
+        }
+    }
+
+    /// `calls` successive decrements of a large folio's `_pincount` by one; `bad-release` if
+    /// it goes below zero (an unpin of a folio that is not pinned).
+    pub fn folio_pincount_sub(&mut self, pfn: Pfn, calls: u64, ev: &mut Events) {
+        let head = self.folio(pfn);
+        let old = self.frames[head.index()].pincount;
+        let new = i64::from(old) - calls as i64;
+        self.frames[head.index()].pincount = new as i32;
+        if new < 0 {
+            ev.raise(Invariant::BadRelease, || {
+                format!("unpin of {head}, a large folio with _pincount {old}: {calls} unpins take it below zero")
+            });
+        }
+    }
+
+    /// `calls` successive `folio_put_refs(folio, per_call)`, each a dec-and-test (`put_page`
+    /// is `per_call` = 1; an unpin of a small folio is 1024). `bad-release` when a decrement
+    /// takes the count below zero; when it reaches zero the folio is freed, and any call after
+    /// that acts on a freed folio: `use-after-free`, and nothing more is done. `what` names
+    /// the primitive for the report. Returns whether the folio was freed.
+    pub fn folio_put_refs(
+        &mut self,
+        pfn: Pfn,
+        per_call: u32,
+        calls: u64,
+        what: &str,
+        ev: &mut Events,
+    ) -> bool {
+        let head = self.folio(pfn);
+        let old = self.frames[head.index()].refcount;
+        let Subtracted {
+            value,
+            below_zero_at,
+            zero_at,
+        } = sub_repeated(old, per_call, calls);
+        if let Some(t) = below_zero_at {
+            ev.raise(Invariant::BadRelease, || {
+                format!(
+                    "{what} takes _refcount of {head} below zero (call {t} of {calls}, from {old}, {per_call} a call)"
+                )
+            });
+        }
+        match zero_at {
+            Some(t) => {
+                self.free_folio(head, ev);
+                if t < calls {
+                    ev.raise(Invariant::UseAfterFree, || {
+                        format!("{what} on {head} after it was freed by call {t} of {calls}")
+                    });
+                }
+                true
+            }
+            None => {
+                self.frames[head.index()].refcount = value;
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn movable_allocations_prefer_the_movable_zone_lowest_first() {
+        let mut m = MemMap::new(8, 3);
+        assert_eq!(m.alloc_folio(0, Gfp::Movable), Some(Pfn(5)));
+        assert_eq!(m.alloc_folio(0, Gfp::Normal), Some(Pfn(0)));
+        assert_eq!(m.alloc_folio(0, Gfp::Movable), Some(Pfn(6)));
+        assert_eq!(m.alloc_folio(0, Gfp::Movable), Some(Pfn(7)));
+        // Movable is full: fall back to normal.
+        assert_eq!(m.alloc_folio(0, Gfp::Movable), Some(Pfn(1)));
+        assert_eq!(m.zone(Pfn(5)), Zone::Movable);
+        assert_eq!(m.zone(Pfn(4)), Zone::Normal);
+        assert_eq!(m.zone(m.zero_pfn()), Zone::Normal);
+    }
+
+    #[test]
+    fn large_folios_are_naturally_aligned_and_freed_whole() {
+        let mut m = MemMap::new(16, 0);
+        let mut ev = Events::quiet();
+        assert_eq!(m.alloc_folio(0, Gfp::Normal), Some(Pfn(0)));
+        let big = m.alloc_folio(2, Gfp::Normal).unwrap();
+        assert_eq!(big, Pfn(4));
+        assert_eq!(m.folio(Pfn(6)), Pfn(4));
+        assert_eq!(m.folio_nr_pages(Pfn(7)), 4);
+        assert!(m.frame(Pfn(5)).flags.contains(PageFlags::TAIL));
+        // The gap at 1..4 still serves small allocations.
+        assert_eq!(m.alloc_folio(0, Gfp::Normal), Some(Pfn(1)));
+        assert!(m.folio_put_refs(Pfn(6), 1, 1, "put_page", &mut ev));
+        assert_eq!(ev.freed, vec![(Pfn(4), 2)]);
+        assert!((4..8).all(|i| *m.frame(Pfn(i)) == Frame::default()));
+        assert_eq!(m.alloc_folio(2, Gfp::Normal), Some(Pfn(4)));
+        assert_eq!(m.alloc_folio(3, Gfp::Normal), Some(Pfn(8)));
+        assert_eq!(m.alloc_folio(3, Gfp::Normal), None);
+    }
+
+    #[test]
+    fn maybe_dma_pinned_is_exact_for_large_and_fuzzy_for_small() {
+        let mut m = MemMap::new(8, 0);
+        let mut ev = Events::quiet();
+        let small = m.alloc_folio(0, Gfp::Normal).unwrap();
+        assert!(!m.folio_maybe_dma_pinned(small));
+        // 1023 more plain references: 1024 in all, which reads as a pin (false positive).
+        m.folio_ref_add(small, 1, 1023, &mut ev);
+        assert!(m.folio_maybe_dma_pinned(small));
+        let large = m.alloc_folio(1, Gfp::Normal).unwrap();
+        m.folio_ref_add(large, 1, 5000, &mut ev);
+        assert!(
+            !m.folio_maybe_dma_pinned(large),
+            "plain references never read as a pin on a large folio"
+        );
+        m.folio_pincount_add(large, 1, 1, &mut ev);
+        assert!(m.folio_maybe_dma_pinned(large));
+        assert!(ev.raised.is_empty());
+    }
+
+    #[test]
+    fn a_put_below_zero_is_a_bad_release_and_a_put_after_free_a_use_after_free() {
+        let mut m = MemMap::new(4, 0);
+        let mut ev = Events::quiet();
+        let p = m.alloc_folio(0, Gfp::Normal).unwrap();
+        m.folio_ref_add(p, 1, 1, &mut ev);
+        assert!(m.folio_put_refs(p, 1, 3, "put_page", &mut ev));
+        assert_eq!(
+            ev.raised.iter().map(|r| r.0).collect::<Vec<_>>(),
+            vec![Invariant::UseAfterFree]
+        );
+        let mut ev = Events::quiet();
+        let q = m.alloc_folio(0, Gfp::Normal).unwrap();
+        m.folio_ref_add(q, 1, 1, &mut ev);
+        assert!(!m.folio_put_refs(q, GUP_PIN_COUNTING_BIAS, 1, "unpin_user_page", &mut ev));
+        assert_eq!(
+            ev.raised.iter().map(|r| r.0).collect::<Vec<_>>(),
+            vec![Invariant::BadRelease]
+        );
+        assert_eq!(m.folio_ref_count(q), 2 - 1024);
+    }
+}

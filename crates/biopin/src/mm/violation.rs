@@ -1,0 +1,148 @@
+//! The invariants of DESIGN.md §4 and the record of their violations, which every layer raises
+//! and which lives outside the hashed world.
+
+use std::fmt;
+
+use super::page::Pfn;
+
+/// An invariant, by its stable ID (DESIGN.md §4). The IDs are a contract: reports, scenario
+/// expectations and the code use them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Invariant {
+    /// `use-after-free`: a freed frame is read or written by a device, a PTE, a handle or a bio;
+    /// or a handle is used after it was released.
+    UseAfterFree,
+    /// `bad-release`: a put or unpin drops a count below zero, unpins a folio that is not
+    /// pinned, releases with the wrong primitive, releases a handle twice, or (under
+    /// `all-pins`) a non-pin is added to a bio.
+    BadRelease,
+    /// `refcount-overflow`: an increment of `_refcount` or `_pincount` whose unsigned 32-bit
+    /// result is below its operand.
+    RefcountOverflow,
+    /// `leak`: at the end, a folio holds more references than its owners account for, a bound
+    /// handle was never released, or the vmstat pin counters disagree with no pins outstanding.
+    Leak,
+    /// `dirty-without-buffers`: a file folio on a filesystem with private state is dirty while
+    /// it has none.
+    DirtyWithoutBuffers,
+    /// `unstable-page-write`: a page's content changes between the submission of its write and
+    /// the transfer, on a file that requires stable writes.
+    UnstablePageWrite,
+    /// `lost-write`: after the final sync a page-cache page differs from its disk block.
+    LostWrite,
+    /// `pin-unreliable`: a pin targets a frame other than the one its process now reaches at
+    /// that address, while the mapping still exists.
+    PinUnreliable,
+    /// `leak-parent-to-child`: after fork the child observes a value the parent wrote after
+    /// the fork.
+    LeakParentToChild,
+    /// `leak-child-to-parent`: the same in the other direction.
+    LeakChildToParent,
+    /// `deadlock`: no step is enabled, some actor has not finished, and nothing is pending.
+    Deadlock,
+    /// `expect-failed`: a scenario's own check (`== V`, `expect ERRNO`, `assert`) fails.
+    ExpectFailed,
+}
+
+impl Invariant {
+    /// Every invariant, in the table's order.
+    pub const ALL: [Invariant; 12] = [
+        Invariant::UseAfterFree,
+        Invariant::BadRelease,
+        Invariant::RefcountOverflow,
+        Invariant::Leak,
+        Invariant::DirtyWithoutBuffers,
+        Invariant::UnstablePageWrite,
+        Invariant::LostWrite,
+        Invariant::PinUnreliable,
+        Invariant::LeakParentToChild,
+        Invariant::LeakChildToParent,
+        Invariant::Deadlock,
+        Invariant::ExpectFailed,
+    ];
+
+    /// The stable ID.
+    pub fn id(self) -> &'static str {
+        match self {
+            Invariant::UseAfterFree => "use-after-free",
+            Invariant::BadRelease => "bad-release",
+            Invariant::RefcountOverflow => "refcount-overflow",
+            Invariant::Leak => "leak",
+            Invariant::DirtyWithoutBuffers => "dirty-without-buffers",
+            Invariant::UnstablePageWrite => "unstable-page-write",
+            Invariant::LostWrite => "lost-write",
+            Invariant::PinUnreliable => "pin-unreliable",
+            Invariant::LeakParentToChild => "leak-parent-to-child",
+            Invariant::LeakChildToParent => "leak-child-to-parent",
+            Invariant::Deadlock => "deadlock",
+            Invariant::ExpectFailed => "expect-failed",
+        }
+    }
+
+    /// Looks an invariant up by its ID.
+    pub fn from_id(id: &str) -> Option<Invariant> {
+        Invariant::ALL.into_iter().find(|i| i.id() == id)
+    }
+}
+
+impl fmt::Display for Invariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// What one step raised and did, recorded outside the world.
+///
+/// The explorer runs steps with a quiet record (IDs only); replay runs them with a detailed one,
+/// which also formats each violation's explanation and notes on what the step did.
+#[derive(Debug, Default)]
+pub struct Events {
+    detailed: bool,
+    /// Violations raised, in order, with their explanation (empty when not detailed).
+    pub raised: Vec<(Invariant, String)>,
+    /// What the step did that the world's difference does not show (empty when not detailed).
+    pub notes: Vec<String>,
+    /// Folios freed during the step (head, order): the step's owner must mark references to
+    /// them dangling before the step ends.
+    pub freed: Vec<(Pfn, u8)>,
+}
+
+impl Events {
+    /// A record that keeps IDs only (for exploring).
+    pub fn quiet() -> Events {
+        Events::default()
+    }
+
+    /// A record that also keeps explanations and notes (for replay and traces).
+    pub fn detailed() -> Events {
+        Events {
+            detailed: true,
+            ..Events::default()
+        }
+    }
+
+    /// Raises a violation of `id`; `why` is called only for a detailed record.
+    pub fn raise(&mut self, id: Invariant, why: impl FnOnce() -> String) {
+        let why = if self.detailed { why() } else { String::new() };
+        self.raised.push((id, why));
+    }
+
+    /// Notes what a step did; `what` is called only for a detailed record.
+    pub fn note(&mut self, what: impl FnOnce() -> String) {
+        if self.detailed {
+            self.notes.push(what());
+        }
+    }
+
+    /// Whether `id` was raised during this record.
+    pub fn has(&self, id: Invariant) -> bool {
+        self.raised.iter().any(|(i, _)| *i == id)
+    }
+
+    /// Empties the record for the next step.
+    pub fn clear(&mut self) {
+        self.raised.clear();
+        self.notes.clear();
+        self.freed.clear();
+    }
+}

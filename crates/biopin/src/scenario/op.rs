@@ -1,0 +1,730 @@
+//! The op grammar of scenario files (DESIGN.md §5): one op per string, words separated by
+//! spaces, an optional `expect ERRNO` at the end.
+
+use std::fmt;
+use std::ops::Range;
+
+use crate::errno::Errno;
+use crate::mm::Zone;
+use crate::vm::Prot;
+
+/// The most calls `times N` may ask for (2^40).
+pub const MAX_TIMES: u64 = 1 << 40;
+
+/// A name as written, with where it was written (byte offsets into the op text).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Name {
+    /// The name.
+    pub text: String,
+    /// Where, in the op text.
+    pub at: Range<usize>,
+}
+
+/// An address: `PROC:VMA`, `PROC:VMA[i]` or `PROC:VMA[a..b]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Addr {
+    /// The process.
+    pub task: Name,
+    /// The VMA.
+    pub vma: Name,
+    /// The pages, first to last + 1; `None` for the whole VMA.
+    pub pages: Option<Range<u32>>,
+    /// Where the page index or range was written.
+    pub pages_at: Range<usize>,
+}
+
+/// Whether a GUP op takes references or pins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GupKind {
+    /// `get`: `get_user_pages` (FOLL_GET).
+    Get,
+    /// `pin`: `pin_user_pages` (FOLL_PIN).
+    Pin,
+}
+
+/// How a release op releases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReleaseKind {
+    /// `put`: `put_page`.
+    Put,
+    /// `unpin`: `unpin_user_pages`.
+    Unpin,
+}
+
+/// A scenario's own observation of the model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Assertion {
+    /// `assert refcount A == N`: `folio_ref_count` of each page's folio.
+    Refcount(Addr, i64),
+    /// `assert pincount A == N`: `_pincount` of each page's (large) folio.
+    Pincount(Addr, i64),
+    /// `assert pinned A` (true) / `assert not-pinned A` (false): `folio_maybe_dma_pinned`.
+    Pinned(Addr, bool),
+    /// `assert zone A normal|movable`.
+    Zone(Addr, Zone),
+    /// `assert same-frame H A`: H holds the frames A maps now.
+    SameFrame(Name, Addr),
+}
+
+/// One op, as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `store A V`.
+    Store(Addr, u8),
+    /// `load A [== V]`.
+    Load(Addr, Option<u8>),
+    /// `exit P`.
+    Exit(Name),
+    /// `munmap P:VMA`.
+    Munmap(Addr),
+    /// `mprotect P:VMA r|rw`.
+    Mprotect(Addr, Prot),
+    /// `get A [write] [fast] [times N] as H` / `pin A [write] [longterm] [fast] [times N] as H`.
+    Gup {
+        /// get or pin.
+        kind: GupKind,
+        /// The pages.
+        addr: Addr,
+        /// FOLL_WRITE.
+        write: bool,
+        /// FOLL_LONGTERM (pins only).
+        longterm: bool,
+        /// The `_fast` variant.
+        fast: bool,
+        /// How many calls.
+        times: u64,
+        /// The handle bound to what the calls take.
+        handle: Name,
+    },
+    /// `put H [dirty]` / `unpin H [dirty]`.
+    Release(ReleaseKind, Name, bool),
+    /// `dma-write H V`.
+    DmaWrite(Name, u8),
+    /// `dma-read H [== V]`.
+    DmaRead(Name, Option<u8>),
+    /// `assert ...`.
+    Assert(Assertion),
+}
+
+/// An op with its trailing `expect ERRNO`, its text and where that text came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpLine {
+    /// The op.
+    pub op: Op,
+    /// `expect ERRNO`: the op must fail with it.
+    pub expect: Option<Errno>,
+    /// The op as written.
+    pub text: String,
+    /// Byte offset of the text in its file, if it came from one.
+    pub origin: Option<usize>,
+}
+
+/// A syntax error in an op: what and where (byte offsets into the op text).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpError {
+    /// Where.
+    pub at: Range<usize>,
+    /// What was wrong and what would be right.
+    pub message: String,
+}
+
+impl fmt::Display for OpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The ops of the format that a later layer will model: recognised, and refused as not
+/// supported yet.
+pub const NOT_YET: &[(&str, &str)] = &[
+    ("fork", "fork and COW"),
+    ("dio-read", "bios and direct I/O"),
+    ("dio-write", "bios and direct I/O"),
+    ("write", "the page cache"),
+    ("read", "the page cache"),
+    ("writeback", "the page cache and writeback"),
+    ("fsync", "the page cache and writeback"),
+    ("truncate", "the page cache"),
+    ("reclaim", "the page cache and reclaim"),
+    ("migrate", "reclaim and migration"),
+    ("rdma-reg", "RDMA registration (the io layer)"),
+    ("rdma-reg-fd", "RDMA registration (the io layer)"),
+    ("rdma-dereg", "RDMA registration (the io layer)"),
+    ("vmsplice", "pipes (the io layer)"),
+    ("pipe-read", "pipes (the io layer)"),
+];
+
+/// The ops this version models, for error messages.
+pub const MODELLED: &str =
+    "store, load, exit, munmap, mprotect, get, pin, put, unpin, dma-write, dma-read, assert";
+
+#[derive(Clone, Copy)]
+struct Word<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl Word<'_> {
+    fn span(&self) -> Range<usize> {
+        self.at..self.at + self.text.len()
+    }
+}
+
+struct Words<'a> {
+    words: Vec<Word<'a>>,
+    next: usize,
+    end: usize,
+}
+
+fn err(at: Range<usize>, message: impl Into<String>) -> OpError {
+    OpError {
+        at,
+        message: message.into(),
+    }
+}
+
+impl<'a> Words<'a> {
+    fn new(text: &'a str) -> Self {
+        let mut words = Vec::new();
+        let mut start = None;
+        for (i, c) in text
+            .char_indices()
+            .chain(std::iter::once((text.len(), ' ')))
+        {
+            match (c.is_whitespace(), start) {
+                (false, None) => start = Some(i),
+                (true, Some(s)) => {
+                    words.push(Word {
+                        text: &text[s..i],
+                        at: s,
+                    });
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+        Words {
+            words,
+            next: 0,
+            end: text.len(),
+        }
+    }
+
+    fn peek(&self) -> Option<Word<'a>> {
+        self.words.get(self.next).copied()
+    }
+
+    fn take(&mut self, what: &str) -> Result<Word<'a>, OpError> {
+        let word = self
+            .peek()
+            .ok_or_else(|| err(self.end..self.end, format!("missing {what}")))?;
+        self.next += 1;
+        Ok(word)
+    }
+
+    fn take_if(&mut self, text: &str) -> Option<Word<'a>> {
+        let word = self.peek().filter(|w| w.text == text)?;
+        self.next += 1;
+        Some(word)
+    }
+
+    fn expect(&mut self, text: &str, what: &str) -> Result<Word<'a>, OpError> {
+        let word = self.take(what)?;
+        if word.text != text {
+            return Err(err(
+                word.span(),
+                format!("expected {what}, found `{}`", word.text),
+            ));
+        }
+        Ok(word)
+    }
+
+    fn done(&self) -> Result<(), OpError> {
+        match self.peek() {
+            None => Ok(()),
+            Some(w) => Err(err(
+                w.span(),
+                format!("unexpected `{}` after the op", w.text),
+            )),
+        }
+    }
+}
+
+pub(crate) fn is_name(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+}
+
+fn name(word: Word<'_>, what: &str) -> Result<Name, OpError> {
+    if !is_name(word.text) {
+        return Err(err(
+            word.span(),
+            format!(
+                "`{}` is not a {what} name (letters, digits, `_`, `-`, `.`; starting with a letter)",
+                word.text
+            ),
+        ));
+    }
+    Ok(Name {
+        text: word.text.into(),
+        at: word.span(),
+    })
+}
+
+/// Parses an unsigned number, decimal or `0x` hex, with optional `_` separators.
+fn number(text: &str) -> Option<u128> {
+    let clean: String = text.chars().filter(|&c| c != '_').collect();
+    if clean.is_empty() || text.starts_with('_') {
+        return None;
+    }
+    match clean
+        .strip_prefix("0x")
+        .or_else(|| clean.strip_prefix("0X"))
+    {
+        Some(hex) => u128::from_str_radix(hex, 16).ok(),
+        None => clean.parse().ok(),
+    }
+}
+
+fn value(word: Word<'_>) -> Result<u8, OpError> {
+    let n = number(word.text).ok_or_else(|| {
+        err(
+            word.span(),
+            format!("`{}` is not a byte value (write 0xab or 171)", word.text),
+        )
+    })?;
+    u8::try_from(n).map_err(|_| {
+        err(
+            word.span(),
+            format!(
+                "value {} is more than a byte: page values are 0..=0xff",
+                word.text
+            ),
+        )
+    })
+}
+
+fn signed(word: Word<'_>) -> Result<i64, OpError> {
+    let (neg, digits) = match word.text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, word.text),
+    };
+    let n = number(digits)
+        .ok_or_else(|| err(word.span(), format!("`{}` is not a number", word.text)))?;
+    let v = if neg { -(n as i128) } else { n as i128 };
+    if !(-(1i128 << 31)..(1i128 << 32)).contains(&v) {
+        return Err(err(
+            word.span(),
+            format!("{} is not a 32-bit count (-2^31..2^32)", word.text),
+        ));
+    }
+    Ok(v as i64)
+}
+
+fn addr(word: Word<'_>) -> Result<Addr, OpError> {
+    let Some((task, rest)) = word.text.split_once(':') else {
+        return Err(err(
+            word.span(),
+            format!(
+                "`{}` is not an address: write PROC:VMA[i] or PROC:VMA[a..b]",
+                word.text
+            ),
+        ));
+    };
+    let at = word.at;
+    let task = name(Word { text: task, at }, "process")?;
+    let vma_at = at + task.text.len() + 1;
+    let (vma_text, index) = match rest.split_once('[') {
+        Some((v, idx)) => (v, Some(idx)),
+        None => (rest, None),
+    };
+    let vma = name(
+        Word {
+            text: vma_text,
+            at: vma_at,
+        },
+        "VMA",
+    )?;
+    let idx_at = vma_at + vma_text.len();
+    let pages_at = idx_at..word.at + word.text.len();
+    let pages = match index {
+        None => None,
+        Some(idx) => {
+            let inner = idx
+                .strip_suffix(']')
+                .ok_or_else(|| err(pages_at.clone(), "unclosed `[`: write [i] or [a..b]"))?;
+            let bad = || {
+                err(
+                    pages_at.clone(),
+                    format!("`[{inner}]` is not a page index: write [i] or [a..b]"),
+                )
+            };
+            let page = |t: &str| {
+                number(t)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(bad)
+            };
+            let range = match inner.split_once("..") {
+                Some((a, b)) => page(a)?..page(b)?,
+                None => {
+                    let i = page(inner)?;
+                    i..i.checked_add(1).ok_or_else(bad)?
+                }
+            };
+            if range.is_empty() {
+                return Err(err(
+                    pages_at,
+                    format!("empty page range [{inner}]: a..b needs a < b"),
+                ));
+            }
+            Some(range)
+        }
+    };
+    Ok(Addr {
+        task,
+        vma,
+        pages,
+        pages_at,
+    })
+}
+
+/// Parses one op.
+pub fn parse_op(text: &str) -> Result<(Op, Option<Errno>), OpError> {
+    let mut w = Words::new(text);
+    let verb = w.take("an op")?;
+    // `expect ERRNO` ends any op: split it off first.
+    let mut expect = None;
+    if w.words.len() >= 3 && w.words[w.words.len() - 2].text == "expect" {
+        let e = w.words[w.words.len() - 1];
+        expect = Some(Errno::from_name(e.text).ok_or_else(|| {
+            let names: Vec<_> = Errno::ALL.iter().map(|e| e.name()).collect();
+            err(
+                e.span(),
+                format!("unknown errno `{}`: one of {}", e.text, names.join(", ")),
+            )
+        })?);
+        w.words.truncate(w.words.len() - 2);
+        w.end = w
+            .words
+            .last()
+            .map_or(verb.at + verb.text.len(), |x| x.at + x.text.len());
+    }
+    let op = match verb.text {
+        "store" => {
+            let a = addr(w.take("an address")?)?;
+            Op::Store(a, value(w.take("a value")?)?)
+        }
+        "load" => {
+            let a = addr(w.take("an address")?)?;
+            Op::Load(a, check(&mut w)?)
+        }
+        "exit" => Op::Exit(name(w.take("a process")?, "process")?),
+        "munmap" | "mprotect" => {
+            let word = w.take("PROC:VMA")?;
+            let a = addr(word)?;
+            if a.pages.is_some() {
+                return Err(err(
+                    a.pages_at,
+                    format!("{} takes a whole VMA: write PROC:VMA", verb.text),
+                ));
+            }
+            if verb.text == "munmap" {
+                Op::Munmap(a)
+            } else {
+                let p = w.take("a protection (r or rw)")?;
+                let prot = match p.text {
+                    "r" => Prot::R,
+                    "rw" => Prot::Rw,
+                    other => {
+                        return Err(err(
+                            p.span(),
+                            format!("`{other}` is not a protection: r or rw"),
+                        ));
+                    }
+                };
+                Op::Mprotect(a, prot)
+            }
+        }
+        "get" | "pin" => gup(&mut w, verb)?,
+        "put" | "unpin" => {
+            let h = name(w.take("a handle")?, "handle")?;
+            let dirty = w.take_if("dirty").is_some();
+            let kind = if verb.text == "put" {
+                ReleaseKind::Put
+            } else {
+                ReleaseKind::Unpin
+            };
+            Op::Release(kind, h, dirty)
+        }
+        "dma-write" => {
+            let h = name(w.take("a handle")?, "handle")?;
+            Op::DmaWrite(h, value(w.take("a value")?)?)
+        }
+        "dma-read" => {
+            let h = name(w.take("a handle")?, "handle")?;
+            Op::DmaRead(h, check(&mut w)?)
+        }
+        "assert" => Op::Assert(assertion(&mut w)?),
+        other => {
+            if let Some((_, layer)) = NOT_YET.iter().find(|(v, _)| *v == other) {
+                return Err(err(
+                    verb.span(),
+                    format!(
+                        "op `{other}` is not supported yet: it arrives with {layer}; this version models {MODELLED}"
+                    ),
+                ));
+            }
+            return Err(err(
+                verb.span(),
+                format!("unknown op `{other}`: the ops are {MODELLED}"),
+            ));
+        }
+    };
+    w.done()?;
+    Ok((op, expect))
+}
+
+fn check(w: &mut Words<'_>) -> Result<Option<u8>, OpError> {
+    match w.take_if("==") {
+        Some(_) => Ok(Some(value(w.take("a value after ==")?)?)),
+        None => Ok(None),
+    }
+}
+
+fn gup(w: &mut Words<'_>, verb: Word<'_>) -> Result<Op, OpError> {
+    let kind = if verb.text == "get" {
+        GupKind::Get
+    } else {
+        GupKind::Pin
+    };
+    let a = addr(w.take("an address")?)?;
+    let (mut write, mut longterm, mut fast, mut times) = (None, None, None, None);
+    loop {
+        let word = w.take("`as HANDLE`")?;
+        let slot = match word.text {
+            "as" => break,
+            "write" => &mut write,
+            "longterm" if kind == GupKind::Pin => &mut longterm,
+            "longterm" => {
+                return Err(err(
+                    word.span(),
+                    "longterm needs a pin: FOLL_LONGTERM requires FOLL_PIN (write `pin ... longterm`)",
+                ));
+            }
+            "fast" => &mut fast,
+            "times" => {
+                if times.is_some() {
+                    return Err(err(word.span(), "`times` given twice"));
+                }
+                let n = w.take("a count after times")?;
+                let count = number(n.text)
+                    .ok_or_else(|| err(n.span(), format!("`{}` is not a count", n.text)))?;
+                if count == 0 || count > u128::from(MAX_TIMES) {
+                    return Err(err(
+                        n.span(),
+                        format!("times {} is out of range: 1..=2^40 (1099511627776)", n.text),
+                    ));
+                }
+                times = Some(count as u64);
+                continue;
+            }
+            other => {
+                let flags = if kind == GupKind::Pin {
+                    "write, longterm, fast, times N"
+                } else {
+                    "write, fast, times N"
+                };
+                return Err(err(
+                    word.span(),
+                    format!(
+                        "unexpected `{other}`: {} takes {flags}, then `as HANDLE`",
+                        verb.text
+                    ),
+                ));
+            }
+        };
+        if slot.replace(word.text).is_some() {
+            return Err(err(word.span(), format!("`{}` given twice", word.text)));
+        }
+    }
+    let handle = name(w.take("a handle name after `as`")?, "handle")?;
+    Ok(Op::Gup {
+        kind,
+        addr: a,
+        write: write.is_some(),
+        longterm: longterm.is_some(),
+        fast: fast.is_some(),
+        times: times.unwrap_or(1),
+        handle,
+    })
+}
+
+fn assertion(w: &mut Words<'_>) -> Result<Assertion, OpError> {
+    let what = w.take("what to assert")?;
+    let count = |w: &mut Words<'_>| -> Result<i64, OpError> {
+        w.expect("==", "`==`")?;
+        signed(w.take("a count")?)
+    };
+    Ok(match what.text {
+        "refcount" => {
+            let a = addr(w.take("an address")?)?;
+            Assertion::Refcount(a, count(w)?)
+        }
+        "pincount" => {
+            let a = addr(w.take("an address")?)?;
+            Assertion::Pincount(a, count(w)?)
+        }
+        "pinned" => Assertion::Pinned(addr(w.take("an address")?)?, true),
+        "not-pinned" => Assertion::Pinned(addr(w.take("an address")?)?, false),
+        "zone" => {
+            let a = addr(w.take("an address")?)?;
+            let z = w.take("a zone (normal or movable)")?;
+            let zone = match z.text {
+                "normal" => Zone::Normal,
+                "movable" => Zone::Movable,
+                other => {
+                    return Err(err(
+                        z.span(),
+                        format!("`{other}` is not a zone: normal or movable"),
+                    ));
+                }
+            };
+            Assertion::Zone(a, zone)
+        }
+        "same-frame" => {
+            let h = name(w.take("a handle")?, "handle")?;
+            Assertion::SameFrame(h, addr(w.take("an address")?)?)
+        }
+        other => {
+            return Err(err(
+                what.span(),
+                format!(
+                    "unknown assertion `{other}`: refcount, pincount, pinned, not-pinned, zone, same-frame"
+                ),
+            ));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(text: &str) -> (Op, Option<Errno>) {
+        parse_op(text).unwrap_or_else(|e| panic!("{text}: {}", e.message))
+    }
+
+    fn bad(text: &str) -> OpError {
+        parse_op(text).expect_err(text)
+    }
+
+    #[test]
+    fn gup_ops_take_their_flags_in_any_order() {
+        let (op, expect) =
+            ok("pin app:buf[1..3] fast times 5_000 longterm write as h expect ENOMEM");
+        assert_eq!(expect, Some(Errno::ENOMEM));
+        let Op::Gup {
+            kind,
+            addr,
+            write,
+            longterm,
+            fast,
+            times,
+            handle,
+        } = op
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (kind, write, longterm, fast, times),
+            (GupKind::Pin, true, true, true, 5000)
+        );
+        assert_eq!(addr.pages, Some(1..3));
+        assert_eq!(
+            (
+                addr.task.text.as_str(),
+                addr.vma.text.as_str(),
+                handle.text.as_str()
+            ),
+            ("app", "buf", "h")
+        );
+        assert_eq!(addr.vma.at, 8..11);
+    }
+
+    #[test]
+    fn values_and_counts() {
+        assert_eq!(
+            ok("store a:b[0] 0xab").0,
+            Op::Store(addr_of(6, "a", "b", Some(0..1)), 0xab)
+        );
+        assert_eq!(
+            ok("load a:b == 171").0,
+            Op::Load(addr_of(5, "a", "b", None), Some(171))
+        );
+        assert!(matches!(
+            ok("assert refcount a:b[0] == -5").0,
+            Op::Assert(Assertion::Refcount(_, -5))
+        ));
+        assert!(matches!(
+            ok("pin a:b[0] times 0x10000000000 as h").0,
+            Op::Gup {
+                times: MAX_TIMES,
+                ..
+            }
+        ));
+    }
+
+    /// The address `t:v` (with `[i]` if `pages`) written at byte `o` of an op.
+    fn addr_of(o: usize, t: &str, v: &str, pages: Option<Range<u32>>) -> Addr {
+        let at = t.len() + 1 + v.len();
+        let end = at + pages.as_ref().map_or(0, |_| 3);
+        Addr {
+            task: Name {
+                text: t.into(),
+                at: o..o + t.len(),
+            },
+            vma: Name {
+                text: v.into(),
+                at: o + 1 + t.len()..o + 1 + t.len() + v.len(),
+            },
+            pages,
+            pages_at: o + at..o + end,
+        }
+    }
+
+    #[test]
+    fn errors_point_at_the_offending_word() {
+        let e = bad("store app:buf[0] 0x1ff");
+        assert_eq!(e.at, 17..22);
+        assert!(e.message.contains("more than a byte"));
+        let e = bad("pin app:buf[0] times 1099511627777 as h");
+        assert_eq!(
+            &"pin app:buf[0] times 1099511627777 as h"[e.at.clone()],
+            "1099511627777"
+        );
+        let e = bad("frobnicate x");
+        assert_eq!(e.at, 0..10);
+        assert!(e.message.starts_with("unknown op `frobnicate`"));
+        let e = bad("dio-read app:buf[0] f[0]");
+        assert!(e.message.contains("not supported yet"), "{}", e.message);
+        let e = bad("get app:buf[0] longterm as h");
+        assert_eq!(e.at, 15..23);
+        let e = bad("pin app:buf[0] write write as h");
+        assert!(e.message.contains("given twice"));
+        let e = bad("pin app:buf[2..2] as h");
+        assert!(e.message.contains("empty page range"));
+        let e = bad("pin app:buf[0]");
+        assert!(e.message.contains("missing `as HANDLE`"), "{}", e.message);
+        let e = bad("put h expect ENOPE");
+        assert_eq!(e.at, 13..18);
+        let e = bad("munmap app:buf[0]");
+        assert!(e.message.contains("whole VMA"));
+        let e = bad("load app:buf[0] == 1 extra");
+        assert_eq!(e.at, 21..26);
+        let e = bad("store appbuf 1");
+        assert!(e.message.contains("not an address"));
+    }
+}

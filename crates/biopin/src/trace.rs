@@ -1,0 +1,359 @@
+//! Replaying a schedule step by step and saying what each step changed: the counterexample a
+//! kernel developer reads.
+
+use std::fmt;
+
+use biopin_explore::{Model, Token, TokenError};
+use thiserror::Error;
+
+use crate::design::{Design, DesignError};
+use crate::mm::{Events, Frame, Invariant, MemMap, PageContent, PageFlags, Pfn, Writer};
+use crate::model::KernelModel;
+use crate::program::{Program, STEP_TABLE_VERSION};
+use crate::scenario::Verdict;
+use crate::vm::Pte;
+use crate::world::{Handle, Holding, World};
+
+/// One replayed step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceStep {
+    /// The actor that took it.
+    pub actor: String,
+    /// Its op, as written.
+    pub op: String,
+    /// Which of the op's steps, and what it does.
+    pub step: String,
+    /// What changed in the world.
+    pub changes: Vec<String>,
+    /// What the step did that the changes do not show (errnos, faults, fallbacks).
+    pub notes: Vec<String>,
+    /// What it raised, with why.
+    pub raised: Vec<(Invariant, String)>,
+}
+
+/// A replayed schedule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trace {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The design.
+    pub design: Design,
+    /// The steps.
+    pub steps: Vec<TraceStep>,
+    /// What the end of the path raised, if the schedule ends where no step is enabled.
+    pub end: Option<Vec<(Invariant, String)>>,
+}
+
+impl Trace {
+    /// Every violation the replay raised.
+    pub fn verdict(&self) -> Verdict {
+        self.steps
+            .iter()
+            .flat_map(|s| &s.raised)
+            .chain(self.end.iter().flatten())
+            .map(|(i, _)| *i)
+            .collect()
+    }
+}
+
+/// Why a token cannot be replayed on a scenario.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum ReplayError {
+    /// The token does not decode.
+    #[error("{0}")]
+    Token(#[from] TokenError),
+    /// The scenario file differs from the one the token was made for.
+    #[error(
+        "this token was made for a different version of the scenario (its text hashed to {token:016x}, this file's to {file:016x}): replay it against the file it came from"
+    )]
+    Scenario {
+        /// The token's hash.
+        token: u64,
+        /// This file's.
+        file: u64,
+    },
+    /// The step table changed since the token was made.
+    #[error(
+        "this token was made with step table {token}, this biopin has {ours}: the ops' steps differ, so the schedule would mean something else; rerun `biopin check` to get a new token"
+    )]
+    StepTable {
+        /// The token's.
+        token: u32,
+        /// This biopin's.
+        ours: u32,
+    },
+    /// The token's design does not parse.
+    #[error("the token names design `{0}`, which this biopin does not know: {1}")]
+    Design(String, DesignError),
+    /// The schedule does not fit the scenario.
+    #[error("{0}")]
+    Schedule(#[from] biopin_explore::ReplayError),
+}
+
+/// Replays a token against `program`, refusing any mismatch of scenario, step table, design
+/// or schedule.
+pub fn replay_token(program: &Program, token: &str) -> Result<Trace, ReplayError> {
+    let token = Token::decode(token)?;
+    if token.input_hash != program.source.hash {
+        return Err(ReplayError::Scenario {
+            token: token.input_hash,
+            file: program.source.hash,
+        });
+    }
+    if token.step_table != STEP_TABLE_VERSION {
+        return Err(ReplayError::StepTable {
+            token: token.step_table,
+            ours: STEP_TABLE_VERSION,
+        });
+    }
+    let design =
+        Design::parse(&token.config).map_err(|e| ReplayError::Design(token.config.clone(), e))?;
+    replay(program, design, &token.schedule)
+}
+
+/// Replays `schedule` (actor indices) under `design`, describing every step.
+pub fn replay(program: &Program, design: Design, schedule: &[u32]) -> Result<Trace, ReplayError> {
+    let model = KernelModel::new(program, design);
+    // The explorer's replay checks that every step is enabled; this one re-runs it with a
+    // detailed record.
+    biopin_explore::replay(&model, schedule)?;
+    let mut world = model.init_state();
+    let mut steps = Vec::new();
+    for &code in schedule {
+        let actor = code as usize;
+        let state = &world.actors[actor];
+        let def = &program.actors[actor];
+        let op = &def.ops[state.pc as usize];
+        let names = op.cmd.steps();
+        let step = if names.len() > 1 {
+            format!(
+                "step {} of {}: {}",
+                state.step + 1,
+                names.len(),
+                names[state.step as usize]
+            )
+        } else {
+            names[0].to_owned()
+        };
+        let mut ev = Events::detailed();
+        let next = model.step(&world, actor, &mut ev);
+        steps.push(TraceStep {
+            actor: def.name.clone(),
+            op: op.text.clone(),
+            step,
+            changes: diff(program, &world, &next),
+            notes: std::mem::take(&mut ev.notes),
+            raised: std::mem::take(&mut ev.raised),
+        });
+        world = next;
+    }
+    let mut enabled = Vec::new();
+    model.enabled(&world, &mut enabled);
+    let end = enabled.is_empty().then(|| {
+        let mut ev = Events::detailed();
+        model.finish(&world, &mut ev);
+        ev.raised
+    });
+    Ok(Trace {
+        scenario: program.name.clone(),
+        design,
+        steps,
+        end,
+    })
+}
+
+fn flags_text(flags: PageFlags) -> String {
+    let names: Vec<String> = flags.iter_names().map(|(n, _)| n.to_lowercase()).collect();
+    if names.is_empty() {
+        "-".into()
+    } else {
+        names.join("|")
+    }
+}
+
+fn frame_changes(mem: &MemMap, pfn: Pfn, a: &Frame, b: &Frame) -> String {
+    let label = if mem.is_zero_page(pfn) {
+        format!("{pfn} (zero page)")
+    } else {
+        format!("{pfn} ({})", mem.zone(pfn).name())
+    };
+    if !a.flags.contains(PageFlags::IN_USE)
+        && b.flags.contains(PageFlags::IN_USE)
+        && !b.flags.contains(PageFlags::TAIL)
+    {
+        return format!(
+            "{label}: allocated, order {}, _refcount {}",
+            b.order, b.refcount
+        );
+    }
+    if a.flags.contains(PageFlags::IN_USE) && !b.flags.contains(PageFlags::IN_USE) {
+        return format!("{label}: freed");
+    }
+    let mut parts = Vec::new();
+    if a.refcount != b.refcount {
+        parts.push(format!("_refcount {} → {}", a.refcount, b.refcount));
+    }
+    if a.pincount != b.pincount {
+        parts.push(format!("_pincount {} → {}", a.pincount, b.pincount));
+    }
+    if a.mapcount != b.mapcount {
+        parts.push(format!("mapcount {} → {}", a.mapcount, b.mapcount));
+    }
+    if a.flags != b.flags {
+        parts.push(format!(
+            "flags {} → {}",
+            flags_text(a.flags),
+            flags_text(b.flags)
+        ));
+    }
+    format!("{label}: {}", parts.join(", "))
+}
+
+fn content_text(program: &Program, c: PageContent) -> String {
+    let who = match c.writer {
+        Writer::Kernel => "kernel".to_owned(),
+        Writer::Device => "device".to_owned(),
+        Writer::Task(t) => program.processes[t as usize].name.clone(),
+    };
+    format!("{:#04x} ({who})", c.value)
+}
+
+fn pte_text(pte: &Pte) -> String {
+    match pte {
+        Pte::None => "none".into(),
+        Pte::Present { pfn, write } => format!("{pfn} {}", if *write { "rw" } else { "r" }),
+        Pte::Dangling { pfn } => format!("{pfn} (freed)"),
+    }
+}
+
+fn handle_text(h: &Handle) -> String {
+    match h {
+        Handle::Unbound => "unbound".into(),
+        Handle::Failed => "bind failed".into(),
+        Handle::Released => "released".into(),
+        Handle::Held { holding, dangling } => {
+            let (what, calls) = match holding {
+                Holding::Refs(r) => ("reference", r.calls),
+                Holding::Pins(p) => ("pin", p.calls),
+            };
+            let pages: Vec<String> = holding.pages().iter().map(|p| p.0.to_string()).collect();
+            let freed = if dangling.is_empty() {
+                String::new()
+            } else {
+                format!(", {} freed under it", dangling.len())
+            };
+            format!(
+                "holds {calls} {what}{} on pfn {}{freed}",
+                if calls == 1 { "" } else { "s" },
+                pages.join(",")
+            )
+        }
+    }
+}
+
+/// What changed between two worlds, in words, in a fixed order.
+pub fn diff(program: &Program, a: &World, b: &World) -> Vec<String> {
+    let mut out = Vec::new();
+    for (t, (ta, tb)) in a.tasks.iter().zip(&b.tasks).enumerate() {
+        let pname = &program.processes[t].name;
+        if ta.alive != tb.alive {
+            out.push(format!("task {pname}: exited"));
+        }
+        for (v, (va, vb)) in ta.mm.vmas.iter().zip(&tb.mm.vmas).enumerate() {
+            let vname = &program.processes[t].vmas[v].name;
+            if va.mapped != vb.mapped {
+                out.push(format!("{pname}:{vname}: unmapped"));
+            }
+            if va.prot != vb.prot {
+                out.push(format!(
+                    "{pname}:{vname}: prot {} → {}",
+                    va.prot.name(),
+                    vb.prot.name()
+                ));
+            }
+            for (i, (pa, pb)) in va.ptes.iter().zip(&vb.ptes).enumerate() {
+                if pa != pb {
+                    out.push(format!(
+                        "{pname}:{vname}[{i}]: PTE {} → {}",
+                        pte_text(pa),
+                        pte_text(pb)
+                    ));
+                }
+            }
+        }
+    }
+    let (fa, fb) = (a.mem.frames(), b.mem.frames());
+    for (i, (x, y)) in fa.iter().zip(fb).enumerate() {
+        let pfn = Pfn(i as u32);
+        if x != y
+            && !(y.flags.contains(PageFlags::TAIL)
+                && x.flags.contains(PageFlags::IN_USE) != y.flags.contains(PageFlags::IN_USE))
+        {
+            out.push(frame_changes(&b.mem, pfn, x, y));
+        }
+        let (ca, cb) = (a.mem.content(pfn), b.mem.content(pfn));
+        if ca != cb && b.mem.in_use(pfn) {
+            out.push(format!(
+                "{pfn}: holds {} → {}",
+                content_text(program, ca),
+                content_text(program, cb)
+            ));
+        }
+    }
+    let (sa, sb) = (a.mem.vmstat(), b.mem.vmstat());
+    if sa.nr_foll_pin_acquired != sb.nr_foll_pin_acquired {
+        out.push(format!(
+            "nr_foll_pin_acquired {} → {}",
+            sa.nr_foll_pin_acquired, sb.nr_foll_pin_acquired
+        ));
+    }
+    if sa.nr_foll_pin_released != sb.nr_foll_pin_released {
+        out.push(format!(
+            "nr_foll_pin_released {} → {}",
+            sa.nr_foll_pin_released, sb.nr_foll_pin_released
+        ));
+    }
+    for (h, (ha, hb)) in a.handles.iter().zip(&b.handles).enumerate() {
+        if ha != hb {
+            out.push(format!(
+                "handle {}: {}",
+                program.handles[h].name,
+                handle_text(hb)
+            ));
+        }
+    }
+    out
+}
+
+impl fmt::Display for Trace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} under {}", self.scenario, self.design)?;
+        for (i, s) in self.steps.iter().enumerate() {
+            writeln!(f, "{:>3}. [{}] {}", i + 1, s.actor, s.op)?;
+            writeln!(f, "       {}", s.step)?;
+            for c in &s.changes {
+                writeln!(f, "       {c}")?;
+            }
+            for n in &s.notes {
+                writeln!(f, "       ({n})")?;
+            }
+            for (id, why) in &s.raised {
+                writeln!(f, "       !! {id}: {why}")?;
+            }
+        }
+        match &self.end {
+            Some(raised) if raised.is_empty() => {
+                writeln!(f, "end of path: every end-state check holds")?
+            }
+            Some(raised) => {
+                writeln!(f, "end of path:")?;
+                for (id, why) in raised {
+                    writeln!(f, "       !! {id}: {why}")?;
+                }
+            }
+            None => writeln!(f, "(the schedule stops here; the path goes on)")?,
+        }
+        let verdict = self.verdict();
+        write!(f, "violations: {}", crate::scenario::verdict_text(&verdict))
+    }
+}

@@ -1,0 +1,315 @@
+//! Faults, copy-on-write and teardown of anonymous memory (mm/memory.c, mm/mmap.c,
+//! mm/mprotect.c).
+
+use super::task::{Kernel, Prot, Pte, TaskId, VmaId};
+use crate::design::Cow;
+use crate::errno::Errno;
+use crate::mm::{Gfp, Invariant, PageContent, PageFlags, Pfn, Writer};
+
+impl Kernel<'_> {
+    /// The frame a PTE maps, if present and still allocated; a PTE whose folio was freed
+    /// raises `use-after-free` (the access reaches a freed frame) and gives `Err`.
+    pub fn present_page(
+        &mut self,
+        task: TaskId,
+        vma: VmaId,
+        page: u32,
+        what: &str,
+    ) -> Result<Option<(Pfn, bool)>, Errno> {
+        match self.pte(task, vma, page) {
+            Pte::None => Ok(None),
+            Pte::Present { pfn, write } if self.mem.in_use(pfn) => Ok(Some((pfn, write))),
+            Pte::Present { pfn, .. } | Pte::Dangling { pfn } => {
+                self.ev.raise(Invariant::UseAfterFree, || {
+                    format!("{what} through a PTE of task {task} page {page} reaches {pfn}, which was freed")
+                });
+                Err(Errno::EFAULT)
+            }
+        }
+    }
+
+    /// `handle_mm_fault` for page `page` of an anonymous VMA: a read or write fault on a
+    /// missing PTE (`do_anonymous_page`), or a write fault on a write-protected one
+    /// (`do_wp_page`). `gfp` is where a new page may come from (normal only under
+    /// `memalloc_pin_save()`). Errors: EFAULT for no VMA or no permission (the kernel's
+    /// SIGSEGV), ENOMEM when no frame is free.
+    pub fn handle_mm_fault(
+        &mut self,
+        task: TaskId,
+        vma: VmaId,
+        page: u32,
+        write: bool,
+        gfp: Gfp,
+    ) -> Result<(), Errno> {
+        let Some(v) = self.vma(task, vma) else {
+            return Err(Errno::EFAULT);
+        };
+        if write && v.prot != Prot::Rw {
+            return Err(Errno::EFAULT);
+        }
+        match self.present_page(task, vma, page, "fault")? {
+            None => self.do_anonymous_page(task, vma, page, write, gfp),
+            Some((_, false)) if write => self.do_wp_page(task, vma, page, gfp, false),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// `do_anonymous_page` (mm/memory.c): a read fault maps the shared zero page read-only, as
+    /// a special PTE that takes no reference; a write fault maps a new zeroed page, exclusive
+    /// (`folio_add_new_anon_rmap(..., RMAP_EXCLUSIVE)`). In a huge VMA the first touch
+    /// allocates the whole large folio and maps every PTE, each holding one folio reference
+    /// (`folio_ref_add(folio, nr_pages - 1)`). Simplification: the huge zero page is not
+    /// modelled, so a read fault on a huge VMA allocates too (as with
+    /// `transparent_hugepage/use_zero_page = 0`).
+    fn do_anonymous_page(
+        &mut self,
+        task: TaskId,
+        vma: VmaId,
+        page: u32,
+        write: bool,
+        gfp: Gfp,
+    ) -> Result<(), Errno> {
+        let v = self.vma(task, vma).expect("checked by the caller");
+        let (order, writable) = (v.order, v.prot == Prot::Rw);
+        if order == 0 && !write {
+            let zero = self.mem.zero_pfn();
+            self.set_pte(
+                task,
+                vma,
+                page,
+                Pte::Present {
+                    pfn: zero,
+                    write: false,
+                },
+            );
+            self.ev
+                .note(|| format!("read fault: page {page} maps the zero page"));
+            return Ok(());
+        }
+        let head = self.mem.alloc_folio(order, gfp).ok_or(Errno::ENOMEM)?;
+        let nr = 1u32 << order;
+        if nr > 1 {
+            self.mem.folio_ref_add(head, 1, u64::from(nr - 1), self.ev);
+        }
+        self.mem.set_page_flag(head, PageFlags::ANON, true);
+        let first = page & !(nr - 1);
+        for i in 0..nr {
+            let pfn = Pfn(head.0 + i);
+            self.mem.set_content(pfn, PageContent::ZERO);
+            self.mem.set_page_flag(pfn, PageFlags::ANON_EXCLUSIVE, true);
+            self.mem.page_mapcount_add(pfn, 1);
+            self.set_pte(
+                task,
+                vma,
+                first + i,
+                Pte::Present {
+                    pfn,
+                    write: writable,
+                },
+            );
+        }
+        self.ev.note(|| {
+            format!(
+                "{} fault: new anon folio at {head} (order {order}, {} zone)",
+                if write { "write" } else { "read" },
+                self.mem.zone(head).name()
+            )
+        });
+        Ok(())
+    }
+
+    /// `do_wp_page` (mm/memory.c): a write fault (or, with `unshare`, a `FAULT_FLAG_UNSHARE`
+    /// fault from GUP) on a write-protected anonymous PTE. Whether the page is reused in place
+    /// or copied is the `cow` knob:
+    /// - `mapcount` (before 5.8): reuse if the page is mapped once (`reuse_swap_page`);
+    /// - `refcount` (5.9–5.18, 09854ba94c6a): reuse only a small folio whose refcount is 1;
+    /// - `pae-anon-only`, `anon-exclusive` (5.19+): reuse a PageAnonExclusive page; otherwise
+    ///   reuse a small folio whose refcount is 1 and mark it exclusive
+    ///   (`wp_can_reuse_anon_folio`).
+    ///
+    /// The zero page is always copied. An unshare leaves the PTE read-only.
+    /// Simplification: no swap cache, KSM or LRU draining.
+    pub(crate) fn do_wp_page(
+        &mut self,
+        task: TaskId,
+        vma: VmaId,
+        page: u32,
+        gfp: Gfp,
+        unshare: bool,
+    ) -> Result<(), Errno> {
+        let (pfn, _) = self
+            .present_page(task, vma, page, "write fault")?
+            .expect("present");
+        if !self.mem.is_zero_page(pfn) {
+            let frame = *self.mem.frame(pfn);
+            let large = self.mem.folio_test_large(pfn);
+            let refcount = self.mem.folio_ref_count(pfn);
+            let exclusive = frame.flags.contains(PageFlags::ANON_EXCLUSIVE);
+            let reuse = match self.design.cow {
+                Cow::Mapcount => frame.mapcount == 1,
+                Cow::Refcount => !large && refcount == 1,
+                Cow::PaeAnonOnly | Cow::AnonExclusive => exclusive || (!large && refcount == 1),
+            };
+            if reuse {
+                self.mem.set_page_flag(pfn, PageFlags::ANON_EXCLUSIVE, true);
+                if !unshare {
+                    self.set_pte(task, vma, page, Pte::Present { pfn, write: true });
+                }
+                self.ev.note(|| {
+                    format!(
+                        "{} fault: {pfn} reused in place",
+                        if unshare { "unshare" } else { "write" }
+                    )
+                });
+                return Ok(());
+            }
+        }
+        self.wp_page_copy(task, vma, page, pfn, gfp, unshare)
+    }
+
+    /// `wp_page_copy` (mm/memory.c): copies the page into a new exclusive anon page, maps the
+    /// copy (writable unless this is an unshare) and drops the old page's mapping and
+    /// reference.
+    fn wp_page_copy(
+        &mut self,
+        task: TaskId,
+        vma: VmaId,
+        page: u32,
+        old: Pfn,
+        gfp: Gfp,
+        unshare: bool,
+    ) -> Result<(), Errno> {
+        let new = self.mem.alloc_folio(0, gfp).ok_or(Errno::ENOMEM)?;
+        self.mem.set_content(new, self.mem.content(old));
+        self.mem
+            .set_page_flag(new, PageFlags::ANON | PageFlags::ANON_EXCLUSIVE, true);
+        self.mem.page_mapcount_add(new, 1);
+        self.set_pte(
+            task,
+            vma,
+            page,
+            Pte::Present {
+                pfn: new,
+                write: !unshare,
+            },
+        );
+        self.ev.note(|| {
+            format!(
+                "{} fault: {old} copied to {new}",
+                if unshare { "unshare" } else { "write" }
+            )
+        });
+        if !self.mem.is_zero_page(old) {
+            self.mem.page_mapcount_add(old, -1);
+            self.mem
+                .folio_put_refs(old, 1, 1, "put_page of the COW source", self.ev);
+        }
+        Ok(())
+    }
+
+    /// A user store of `value` to page `page` (a write through the page tables, faulting
+    /// first as needed).
+    pub fn store(&mut self, task: TaskId, vma: VmaId, page: u32, value: u8) -> Result<(), Errno> {
+        self.handle_mm_fault(task, vma, page, true, Gfp::Movable)?;
+        let (pfn, _) = self
+            .present_page(task, vma, page, "store")?
+            .expect("faulted in");
+        let writer = Writer::Task(task as u16);
+        self.mem.set_content(
+            pfn,
+            PageContent {
+                value,
+                writer,
+                epoch: 0,
+            },
+        );
+        Ok(())
+    }
+
+    /// A user load from page `page` (a read fault first if nothing is mapped).
+    pub fn load(&mut self, task: TaskId, vma: VmaId, page: u32) -> Result<PageContent, Errno> {
+        if self.present_page(task, vma, page, "load")?.is_none() {
+            self.handle_mm_fault(task, vma, page, false, Gfp::Movable)?;
+        }
+        let (pfn, _) = self
+            .present_page(task, vma, page, "load")?
+            .expect("faulted in");
+        Ok(self.mem.content(pfn))
+    }
+
+    /// `zap_pte_range` for one PTE: drops the page's mapping and the reference it held (none
+    /// for the zero page). A PTE whose folio was already freed is a use-after-free: the put
+    /// reaches a freed page, and nothing else is done.
+    fn zap_pte(&mut self, task: TaskId, vma: VmaId, page: u32) {
+        if let Ok(Some((pfn, _))) = self.present_page(task, vma, page, "zap_pte_range")
+            && !self.mem.is_zero_page(pfn)
+        {
+            self.mem.page_mapcount_add(pfn, -1);
+            self.mem
+                .folio_put_refs(pfn, 1, 1, "put_page of an unmapped PTE", self.ev);
+        }
+        self.set_pte(task, vma, page, Pte::None);
+    }
+
+    /// `munmap` of a whole VMA (`do_vmi_munmap`): zaps every PTE. Unmapping a VMA that is
+    /// already gone succeeds and does nothing, as in the kernel.
+    pub fn munmap(&mut self, task: TaskId, vma: VmaId) -> Result<(), Errno> {
+        if !self.tasks[task].alive {
+            return Err(Errno::ESRCH);
+        }
+        if self.vma(task, vma).is_none() {
+            return Ok(());
+        }
+        for page in 0..self.tasks[task].mm.vmas[vma].ptes.len() as u32 {
+            self.zap_pte(task, vma, page);
+        }
+        self.vma_mut(task, vma).mapped = false;
+        Ok(())
+    }
+
+    /// `do_exit` → `exit_mmap`: tears down every mapping of the task. Handles the task
+    /// bound are not touched (they are the holders' to release).
+    pub fn exit(&mut self, task: TaskId) -> Result<(), Errno> {
+        if !self.tasks[task].alive {
+            return Err(Errno::ESRCH);
+        }
+        for vma in 0..self.tasks[task].mm.vmas.len() {
+            self.munmap(task, vma)?;
+        }
+        self.tasks[task].alive = false;
+        Ok(())
+    }
+
+    /// `mprotect` of a whole VMA (mm/mprotect.c). `r` write-protects every PTE. `rw` never
+    /// makes a private PTE writable (the next write faults and `do_wp_page` decides), except
+    /// that under `pae-anon-only` and `anon-exclusive` a PageAnonExclusive page is made
+    /// writable at once (`can_change_pte_writable`, 5.19). ENOMEM if the VMA is gone, as for
+    /// an unmapped range.
+    pub fn mprotect(&mut self, task: TaskId, vma: VmaId, prot: Prot) -> Result<(), Errno> {
+        if !self.tasks[task].alive {
+            return Err(Errno::ESRCH);
+        }
+        if self.vma(task, vma).is_none() {
+            return Err(Errno::ENOMEM);
+        }
+        let upgrade =
+            prot == Prot::Rw && matches!(self.design.cow, Cow::PaeAnonOnly | Cow::AnonExclusive);
+        for page in 0..self.tasks[task].mm.vmas[vma].ptes.len() as u32 {
+            if let Pte::Present { pfn, write } = self.pte(task, vma, page) {
+                let exclusive = self.mem.in_use(pfn)
+                    && self
+                        .mem
+                        .frame(pfn)
+                        .flags
+                        .contains(PageFlags::ANON_EXCLUSIVE);
+                let write = match prot {
+                    Prot::R => false,
+                    Prot::Rw => write || (upgrade && exclusive && !self.mem.is_zero_page(pfn)),
+                };
+                self.set_pte(task, vma, page, Pte::Present { pfn, write });
+            }
+        }
+        self.vma_mut(task, vma).prot = prot;
+        Ok(())
+    }
+}
