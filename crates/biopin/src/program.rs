@@ -109,7 +109,7 @@ impl Cmd {
                 longterm: true,
                 ..
             } => &[
-                "pin_user_pages(FOLL_LONGTERM) with mmap_lock held: fault, migrate out of ZONE_MOVABLE, grab",
+                "pin_user_pages(FOLL_LONGTERM) with mmap_lock held: fault, migrate out of ZONE_MOVABLE (longterm_migrate = movable), grab",
             ],
             Cmd::Gup { .. } => &["pin_user_pages with mmap_lock held: fault and grab"],
             Cmd::Release(ReleaseKind::Put, _, true) => {
@@ -217,6 +217,16 @@ struct OpList<'a> {
     ops: &'a [OpLine],
 }
 
+impl OpList<'_> {
+    /// The list in words: "the prologue", "actor `a`".
+    fn who(&self) -> String {
+        match self.role {
+            Role::Actor => format!("actor `{}`", self.name),
+            _ => format!("the {}", self.name),
+        }
+    }
+}
+
 /// Where a handle is bound.
 struct Binding {
     actor: ActorId,
@@ -315,7 +325,7 @@ impl Compiler<'_> {
                 } = &line.op
                 {
                     if let Some(first) = handles.iter().position(|h| h.name == handle.text) {
-                        let by = &lists[handles[first].binder].name;
+                        let by = lists[handles[first].binder].who();
                         return Err(self.err_op(line, &handle.at, format!("handle `{}` is bound twice (first by {by}): a name is bound once per scenario", handle.text)));
                     }
                     let range = self.range(line, addr)?;
@@ -484,7 +494,7 @@ impl Resolver<'_> {
                     ));
                 }
             } else if role == Role::Prologue {
-                return Err(c.err_op(line, &name.at, format!("the prologue runs first and alone: it cannot use handle `{}`, which {} binds", name.text, binder.name)));
+                return Err(c.err_op(line, &name.at, format!("the prologue runs first and alone: it cannot use handle `{}`, which {} binds", name.text, binder.who())));
             } else if binder.role == Role::Epilogue {
                 return Err(c.err_op(
                     line,

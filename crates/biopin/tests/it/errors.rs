@@ -1,0 +1,190 @@
+//! Bad scenarios get one-line errors naming the file, line and column: never a panic.
+
+use biopin::scenario::load::parse_bytes;
+use biopin::{ScenarioBuilder, load_str};
+
+const HEADER: &str =
+    "[[process]]\nname = \"app\"\n[[process.vma]]\nname = \"buf\"\nkind = \"anon\"\npages = 4\n";
+
+/// The error for a scenario whose one actor runs `op` (the op string starts at line 10,
+/// column 9).
+fn op_error(op: &str) -> String {
+    let text = format!("{HEADER}\n[[actor]]\nname = \"a\"\nops = [\"{op}\"]\n");
+    let e = load_str(&text, Some("s.toml")).expect_err(op).to_string();
+    assert!(!e.contains('\n'), "not one line: {e}");
+    e
+}
+
+fn at(e: &str, line: usize, col: usize) -> bool {
+    e.starts_with(&format!("s.toml:{line}:{col}: "))
+}
+
+#[test]
+fn each_kind_of_bad_op_is_placed() {
+    // Column 9 is the op's first character.
+    let cases = [
+        ("pin app:buf[0] as", 26, "missing a handle name"),
+        ("frobnicate app:buf[0]", 9, "unknown op `frobnicate`"),
+        ("put nobody", 13, "unknown handle `nobody`"),
+        (
+            "store app:buf[4] 1",
+            22,
+            "page 4 is past the end of `app:buf`",
+        ),
+        ("store app:buf[0..9] 1", 22, "pages 0..9 is past the end"),
+        ("store app:buf[0] 0x100", 26, "more than a byte"),
+        (
+            "pin app:buf[0] times 1099511627777 as h",
+            30,
+            "times 1099511627777 is out of range",
+        ),
+        ("store nobody:buf[0] 1", 15, "unknown process `nobody`"),
+        ("store app:heap[0] 1", 19, "unknown VMA `heap`"),
+        ("fork app as child", 9, "not supported yet"),
+        (
+            "assert pincount app:buf[0] == 1",
+            29,
+            "exists only for large folios",
+        ),
+    ];
+    for (op, col, words) in cases {
+        let e = op_error(op);
+        assert!(at(&e, 10, col) && e.contains(words), "{op}: {e}");
+    }
+}
+
+#[test]
+fn a_handle_bound_twice_is_refused_where_it_is_bound_again() {
+    let text = format!(
+        "{HEADER}\n[[actor]]\nname = \"a\"\nops = [\"pin app:buf[0] as h\", \"get app:buf[1] as h\"]\n"
+    );
+    let e = load_str(&text, Some("s.toml")).unwrap_err().to_string();
+    assert!(at(&e, 10, 50) && e.contains("bound twice"), "{e}");
+}
+
+#[test]
+fn handles_must_be_bound_before_they_can_be_waited_for() {
+    let text = format!(
+        "{HEADER}\n[[actor]]\nname = \"a\"\nops = [\"unpin h\", \"pin app:buf[0] as h\"]\n"
+    );
+    let e = load_str(&text, Some("s.toml")).unwrap_err().to_string();
+    assert!(
+        at(&e, 10, 15) && e.contains("used before the op that binds it"),
+        "{e}"
+    );
+    let text = format!(
+        "prologue = [\"unpin h\"]\n{HEADER}\n[[actor]]\nname = \"a\"\nops = [\"pin app:buf[0] as h\"]\n"
+    );
+    let e = load_str(&text, Some("s.toml")).unwrap_err().to_string();
+    assert!(at(&e, 1, 20) && e.contains("which actor `a` binds"), "{e}");
+}
+
+#[test]
+fn file_level_mistakes_are_placed() {
+    let cases: &[(&str, &str, (usize, usize))] = &[
+        (
+            "[machine]\nframes = 10000000000\n",
+            "frames = 10000000000 is out of range",
+            (2, 10),
+        ),
+        (
+            "[machine]\nframes = 8\nmovable = 9\n",
+            "movable = 9 is more than frames = 8",
+            (3, 11),
+        ),
+        ("name = \"x\"\nname = \"y\"\n", "duplicate key", (2, 1)),
+        ("[machine]\nframes = \n", "", (2, 10)),
+        (
+            "[[process]]\nname = \"p\"\n[[process.vma]]\nname = \"v\"\nkind = \"shared\"\nfile = \"f\"\npages = 1\n",
+            "not supported yet",
+            (5, 8),
+        ),
+        (
+            "[[process]]\nname = \"p\"\n[[process.vma]]\nname = \"v\"\nkind = \"stack\"\npages = 1\n",
+            "unknown VMA kind",
+            (5, 8),
+        ),
+        (
+            "[[process]]\nname = \"p\"\n[[process.vma]]\nname = \"v\"\nkind = \"anon\"\npages = 3\nhuge = true\n",
+            "power of two",
+            (6, 9),
+        ),
+        (
+            "[[file]]\nname = \"f\"\npages = 1\n",
+            "[[file]] is not supported yet",
+            (1, 1),
+        ),
+        (
+            "designs = [\"linux-7\"]\n",
+            "unknown preset `linux-7`",
+            (1, 12),
+        ),
+        (
+            "designs = [\"linux-6.5\"]\nprologue = [\"exit p\"]\n[[process]]\nname = \"p\"\n[expect]\n\"linux-5.0\" = \"ok\"\n",
+            "which `designs` does not list",
+            (6, 1),
+        ),
+        (
+            "[expect]\n\"linux-6.5\" = \"fine\"\n",
+            "an expectation is \"ok\"",
+            (2, 15),
+        ),
+        (
+            "[machine]\nframes = 4\ncolour = \"red\"\n",
+            "unknown field `colour`",
+            (3, 1),
+        ),
+    ];
+    for (text, words, (line, col)) in cases {
+        let body = format!("{text}");
+        let e = match parse_bytes(body.as_bytes(), Some("s.toml")) {
+            Err(e) => e,
+            Ok(s) => biopin::program::Program::compile(&s).unwrap_err(),
+        }
+        .to_string();
+        assert!(
+            at(&e, *line, *col) && e.contains(words) && !e.contains('\n'),
+            "{text:?}: {e}"
+        );
+    }
+}
+
+#[test]
+fn empty_and_non_utf8_files_are_refused() {
+    for text in [&b""[..], b"   \n", b"# only a comment\n"] {
+        let e = parse_bytes(text, Some("s.toml")).unwrap_err().to_string();
+        assert!(at(&e, 1, 1) && e.contains("empty"), "{e}");
+    }
+    let e = parse_bytes(b"name = \"caf\xe9\"\n", Some("s.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(at(&e, 1, 12) && e.contains("not UTF-8"), "{e}");
+}
+
+#[test]
+fn the_builder_reports_the_same_mistakes_without_a_file() {
+    let e = ScenarioBuilder::new("b")
+        .process("app", |p| p.anon("buf", 1))
+        .actor("a", ["store app:buf[1] 1"])
+        .build()
+        .unwrap_err();
+    assert!(e.path.is_none() && e.line_col.is_none());
+    assert!(
+        e.message.contains("column 14") && e.message.contains("past the end"),
+        "{e}"
+    );
+    let e = ScenarioBuilder::new("b")
+        .actor("a", ["store app:buf[0] 0x1ff"])
+        .build()
+        .unwrap_err();
+    assert!(
+        e.message.contains("actor `a`, op 1") && e.message.contains("more than a byte"),
+        "{e}"
+    );
+    let e = ScenarioBuilder::new("b")
+        .frames(0)
+        .actor("a", ["exit app"])
+        .build()
+        .unwrap_err();
+    assert!(e.message.contains("frames = 0 is out of range"), "{e}");
+}

@@ -1,0 +1,149 @@
+//! The shipped scenario suite is a test: every cell as expected, every violation replayed from
+//! its token, every run deterministic.
+
+use std::path::{Path, PathBuf};
+
+use biopin::trace::replay_token;
+use biopin::{Match, load_file};
+
+use crate::run;
+
+fn shipped() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|e| e == "toml") {
+                out.push(p);
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let mut files = Vec::new();
+    walk(&root, &mut files);
+    assert!(
+        files.len() >= 15,
+        "the shipped suite is missing: {}",
+        root.display()
+    );
+    files
+}
+
+#[test]
+fn every_shipped_scenario_meets_its_expectations_and_names_every_preset() {
+    for file in shipped() {
+        let program = load_file(&file).unwrap();
+        for preset in biopin::Design::all() {
+            assert!(
+                program.expect.contains_key(&preset),
+                "{}: no [expect] for {preset}",
+                file.display()
+            );
+            assert!(
+                program.designs.contains(&preset),
+                "{}: {preset} is not checked",
+                file.display()
+            );
+        }
+        for &design in &program.designs {
+            let cell = run(&program, design);
+            assert_eq!(
+                cell.matches(),
+                Match::Expected,
+                "{} under {design}: got {:?}, expected {:?}",
+                file.display(),
+                cell.verdict,
+                cell.expected
+            );
+        }
+    }
+}
+
+#[test]
+fn every_reported_violation_replays_from_its_token() {
+    let mut replayed = 0;
+    for file in shipped() {
+        let program = load_file(&file).unwrap();
+        for &design in &program.designs {
+            for found in run(&program, design).found {
+                let trace = replay_token(&program, &found.token).unwrap();
+                assert_eq!(trace.design, design);
+                assert_eq!(trace.steps.len(), found.schedule.len());
+                let raised_by_last = trace
+                    .steps
+                    .last()
+                    .is_some_and(|s| s.raised.iter().any(|(id, _)| *id == found.id));
+                let raised_at_end = trace.end.iter().flatten().any(|(id, _)| *id == found.id);
+                assert!(
+                    if found.at_end {
+                        raised_at_end
+                    } else {
+                        raised_by_last
+                    },
+                    "{} under {design}: {} not reproduced\n{trace}",
+                    file.display(),
+                    found.id
+                );
+                replayed += 1;
+            }
+        }
+    }
+    assert!(replayed > 20, "only {replayed} violations replayed");
+}
+
+#[test]
+fn runs_are_deterministic() {
+    for file in shipped() {
+        let program = load_file(&file).unwrap();
+        for &design in &program.designs {
+            let (a, b) = (run(&program, design), run(&program, design));
+            assert_eq!(a.found, b.found);
+            assert_eq!(
+                (a.stats.states, a.stats.unique, a.stats.max_depth),
+                (b.stats.states, b.stats.unique, b.stats.max_depth)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_token_for_another_scenario_or_step_table_is_refused() {
+    let files = shipped();
+    let a = load_file(&files[0]).unwrap();
+    let b = load_file(&files[1]).unwrap();
+    let found = files.iter().map(|f| load_file(f).unwrap()).find_map(|p| {
+        p.designs
+            .iter()
+            .find_map(|&d| run(&p, d).found.into_iter().next())
+            .map(|f| (p, f))
+    });
+    let (program, found) = found.expect("some shipped scenario violates something");
+    let other = if program.source.hash == a.source.hash {
+        &b
+    } else {
+        &a
+    };
+    let err = replay_token(other, &found.token).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("different version of the scenario"),
+        "{err}"
+    );
+    // Same scenario, altered token.
+    let mut altered = found.token.clone();
+    altered.push('A');
+    assert!(replay_token(&program, &altered).is_err());
+    // A schedule that does not fit: every step given to an actor that has finished.
+    let token = biopin::model::token(
+        &program,
+        &program.designs[0],
+        vec![0; found.schedule.len() + 50],
+    );
+    let err = replay_token(&program, &token).unwrap_err();
+    assert!(err.to_string().contains("not enabled"), "{err}");
+}
