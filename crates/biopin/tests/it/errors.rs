@@ -136,8 +136,7 @@ fn file_level_mistakes_are_placed() {
         ),
     ];
     for (text, words, (line, col)) in cases {
-        let body = format!("{text}");
-        let e = match parse_bytes(body.as_bytes(), Some("s.toml")) {
+        let e = match parse_bytes(text.as_bytes(), Some("s.toml")) {
             Err(e) => e,
             Ok(s) => biopin::program::Program::compile(&s).unwrap_err(),
         }

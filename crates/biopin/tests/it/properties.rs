@@ -68,6 +68,9 @@ impl Life {
     }
 }
 
+/// How a handle's release is written (its index, its life, its name): the ops.
+type Mutate = Box<dyn Fn(usize, &Life, &str) -> Vec<String>>;
+
 /// Two actors; each takes its handles in order and releases each after taking it, in an
 /// order `order` picks. Returns the two actors' ops.
 fn schedule(
@@ -133,7 +136,7 @@ proptest! {
         kind in 0usize..4,
     ) {
         let victim = victim.index(lives.len());
-        let (expected, mutate): (Invariant, Box<dyn Fn(usize, &Life, &str) -> Vec<String>>) = match kind {
+        let (expected, mutate): (Invariant, Mutate) = match kind {
             // put of a pin, unpin of a reference
             0 => (Invariant::BadRelease, Box::new(move |j, l: &Life, n: &str| vec![l.release(n, j == victim)])),
             // released twice
