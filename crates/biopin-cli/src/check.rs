@@ -194,6 +194,17 @@ impl Report<'_> {
         self.results.iter().flatten()
     }
 
+    /// Every design checked, in order of first appearance.
+    fn designs(&self) -> Vec<Design> {
+        let mut designs: Vec<Design> = Vec::new();
+        for c in self.cells() {
+            if !designs.contains(&c.design) {
+                designs.push(c.design);
+            }
+        }
+        designs
+    }
+
     fn summary(&self) -> String {
         let n = self.cells().count();
         let count = |m| self.cells().filter(|c| c.matches() == m).count();
@@ -228,7 +239,7 @@ impl Report<'_> {
                         "", s.states, s.unique, s.max_depth, s.ends
                     );
                     eprintln!(
-                        "{}: {d}: secs={:.3} states/s={:.0}",
+                        "{}: {d}: secs={:.6} states/s={:.0}",
                         program.name,
                         secs(s.elapsed),
                         s.states_per_sec()
@@ -252,10 +263,8 @@ impl Report<'_> {
             }
         }
         if stats {
-            let mut designs: Vec<Design> = self.cells().map(|c| c.design).collect();
-            designs.sort();
-            designs.dedup();
             println!("totals by design:");
+            let designs = self.designs();
             for d in designs {
                 let (mut states, mut unique, mut time) = (0u64, 0u64, Duration::ZERO);
                 for c in self.cells().filter(|c| c.design == d) {
@@ -273,7 +282,7 @@ impl Report<'_> {
                     states as f64 / secs(time)
                 };
                 eprintln!(
-                    "{}: secs={:.3} states/s={rate:.0}",
+                    "{}: secs={:.6} states/s={rate:.0}",
                     d.canonical(),
                     secs(time)
                 );
@@ -417,9 +426,7 @@ impl Report<'_> {
     }
 
     fn markdown(&self) {
-        let mut designs: Vec<Design> = self.cells().map(|c| c.design).collect();
-        designs.sort();
-        designs.dedup();
+        let designs = self.designs();
         let header: Vec<String> = designs.iter().map(|d| format!("`{d}`")).collect();
         println!("| scenario | {} |", header.join(" | "));
         println!("|---|{}", "---|".repeat(designs.len()));
