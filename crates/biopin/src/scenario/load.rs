@@ -232,18 +232,15 @@ impl Loader<'_> {
         let mut m = Machine::default();
         let Some(raw) = raw else { return Ok(m) };
         let mut spans: Vec<(&str, Range<usize>)> = Vec::new();
-        for (key, value, slot) in [
-            ("frames", &raw.frames, &mut m.frames),
-            ("movable", &raw.movable, &mut m.movable),
+        for (key, value, slot, range) in [
+            ("frames", &raw.frames, &mut m.frames, "1..=2097152 (2^21)"),
+            ("movable", &raw.movable, &mut m.movable, "0..=frames"),
         ] {
             if let Some(v) = value {
                 *slot = u32::try_from(*v.get_ref()).map_err(|_| {
                     self.err_at(
                         v,
-                        format!(
-                            "{key} = {} is out of range: 0..=2097152 (2^21)",
-                            v.get_ref()
-                        ),
+                        format!("{key} = {} is out of range: {range}", v.get_ref()),
                     )
                 })?;
                 spans.push((key, v.span()));

@@ -147,3 +147,35 @@ fn a_token_for_another_scenario_or_step_table_is_refused() {
     let err = replay_token(&program, &token).unwrap_err();
     assert!(err.to_string().contains("not enabled"), "{err}");
 }
+
+#[test]
+fn bfs_agrees_with_dfs_and_finds_counterexamples_no_longer() {
+    use biopin_explore::{Bounds, Strategy};
+    for file in shipped() {
+        let program = load_file(&file).unwrap();
+        for &design in &program.designs {
+            let dfs = run(&program, design);
+            let bfs = biopin::check(&program, design, Strategy::Bfs, Bounds::NONE, &mut |_| {});
+            assert_eq!(
+                dfs.verdict,
+                bfs.verdict,
+                "{} under {design}",
+                file.display()
+            );
+            assert_eq!(
+                dfs.stats.unique,
+                bfs.stats.unique,
+                "{} under {design}",
+                file.display()
+            );
+            for (d, b) in dfs.found.iter().zip(&bfs.found) {
+                assert!(
+                    b.schedule.len() <= d.schedule.len(),
+                    "{} under {design}: {}",
+                    file.display(),
+                    d.id
+                );
+            }
+        }
+    }
+}
