@@ -12,15 +12,33 @@ use serde::Serialize;
 
 use crate::{EXIT_BAD_INPUT, EXIT_INCOMPLETE, EXIT_MISMATCH, EXIT_OK, Format, StrategyArg};
 
+/// `biopin check`'s arguments.
+#[derive(clap::Args)]
 pub struct Options {
-    pub paths: Vec<PathBuf>,
-    pub design: Option<String>,
-    pub strategy: StrategyArg,
-    pub format: Format,
-    pub stats: bool,
-    pub max_states: Option<u64>,
-    pub max_depth: Option<u32>,
-    pub timeout: Option<f64>,
+    /// Scenario files, or directories searched for *.toml.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// A design (`linux-6.5+cow=refcount`) or `all`; overrides the files' `designs`.
+    #[arg(long)]
+    design: Option<String>,
+    /// Search strategy.
+    #[arg(long, value_enum, default_value = "dfs")]
+    strategy: StrategyArg,
+    /// Output format (JSON is documented in docs/json.md).
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Print exploration statistics (timing goes to stderr).
+    #[arg(long)]
+    stats: bool,
+    /// Stop a run after this many unique states (the run is then incomplete).
+    #[arg(long)]
+    max_states: Option<u64>,
+    /// Do not explore deeper than this many steps.
+    #[arg(long)]
+    max_depth: Option<u32>,
+    /// Stop a run after this many seconds.
+    #[arg(long)]
+    timeout: Option<f64>,
 }
 
 /// The scenario files named by `paths`: files as given, directories searched (recursively) for

@@ -29,6 +29,7 @@ struct Cli {
     command: Command,
 }
 
+/// How `check` reports.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Format {
     Text,
@@ -36,6 +37,7 @@ enum Format {
     Markdown,
 }
 
+/// `check --strategy`.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum StrategyArg {
     /// Exhaustive depth-first search with fingerprints.
@@ -47,32 +49,7 @@ enum StrategyArg {
 #[derive(Subcommand)]
 enum Command {
     /// Check scenarios under each design and compare with their [expect] tables.
-    Check {
-        /// Scenario files, or directories searched for *.toml.
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-        /// A design (`linux-6.5+cow=refcount`) or `all`; overrides the files' `designs`.
-        #[arg(long)]
-        design: Option<String>,
-        /// Search strategy.
-        #[arg(long, value_enum, default_value = "dfs")]
-        strategy: StrategyArg,
-        /// Output format (JSON is documented in docs/json.md).
-        #[arg(long, value_enum, default_value = "text")]
-        format: Format,
-        /// Print exploration statistics (timing goes to stderr).
-        #[arg(long)]
-        stats: bool,
-        /// Stop a run after this many unique states (the run is then incomplete).
-        #[arg(long)]
-        max_states: Option<u64>,
-        /// Do not explore deeper than this many steps.
-        #[arg(long)]
-        max_depth: Option<u32>,
-        /// Stop a run after this many seconds.
-        #[arg(long)]
-        timeout: Option<f64>,
-    },
+    Check(check::Options),
     /// Re-run a counterexample from its token, printing every step and what it changed.
     Replay {
         /// The scenario file the token was made for.
@@ -92,25 +69,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Check {
-            paths,
-            design,
-            strategy,
-            format,
-            stats,
-            max_states,
-            max_depth,
-            timeout,
-        } => check::run(check::Options {
-            paths,
-            design,
-            strategy,
-            format,
-            stats,
-            max_states,
-            max_depth,
-            timeout,
-        }),
+        Command::Check(options) => check::run(options),
         Command::Replay { file, token } => describe::replay(&file, &token),
         Command::Designs => describe::designs(),
         Command::Explain { file } => describe::explain(&file),
