@@ -246,23 +246,7 @@ fn writer(program: &Program, c: PageContent) -> String {
 /// is each page freed under it (skipped).
 fn usable_pages(k: &mut Kernel<'_>, handle: &Handle, name: &str, what: &str) -> Vec<Pfn> {
     match handle {
-        Handle::Held { holding, dangling } => {
-            let pages = holding.pages();
-            if let Some(&i) = dangling.first() {
-                k.ev.raise(Invariant::UseAfterFree, || {
-                    format!(
-                        "{what} through handle `{name}` reaches {}, which was freed",
-                        pages[i as usize]
-                    )
-                });
-            }
-            pages
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !dangling.contains(&(*i as u32)))
-                .map(|(_, p)| *p)
-                .collect()
-        }
+        Handle::Held { holding, dangling } => live_pages(k, holding, dangling, name, what),
         Handle::Released => {
             k.ev.raise(Invariant::UseAfterFree, || {
                 format!("{what} through handle `{name}` after it was released")
@@ -271,6 +255,31 @@ fn usable_pages(k: &mut Kernel<'_>, handle: &Handle, name: &str, what: &str) -> 
         }
         Handle::Unbound | Handle::Failed => Vec::new(),
     }
+}
+
+/// The held pages not freed under the handle; reaching a freed one is a use-after-free.
+fn live_pages(
+    k: &mut Kernel<'_>,
+    holding: &Holding,
+    dangling: &[u32],
+    name: &str,
+    what: &str,
+) -> Vec<Pfn> {
+    let pages = holding.pages();
+    if let Some(&i) = dangling.first() {
+        k.ev.raise(Invariant::UseAfterFree, || {
+            format!(
+                "{what} through handle `{name}` reaches {}, which was freed",
+                pages[i as usize]
+            )
+        });
+    }
+    pages
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !dangling.contains(&(*i as u32)))
+        .map(|(_, p)| *p)
+        .collect()
 }
 
 /// `put H` / `unpin H`: releases everything H holds with the primitive the op names. The
@@ -286,15 +295,13 @@ fn release(k: &mut Kernel<'_>, handle: &mut Handle, how: ReleaseKind, name: &str
         }
         return;
     };
-    let pages = usable_pages(
-        k,
-        &Handle::Held {
-            holding: holding.clone(),
-            dangling: dangling.clone(),
-        },
-        name,
-        "release",
-    );
+    let pages = live_pages(k, holding, dangling, name, "release");
+    if how == ReleaseKind::Unpin {
+        // gup_put_folio counts the release before it reaches the freed folio: the vmstat
+        // counters stay balanced, so no leak follows from the use-after-free.
+        k.mem
+            .count_pins_released(dangling.len() as u64 * holding.calls());
+    }
     let calls = holding.calls();
     match (how, &*holding) {
         (ReleaseKind::Put, Holding::Refs(_)) => k.put_page_calls(&pages, calls, dirty),
@@ -392,6 +399,16 @@ fn assertion(
     }
 }
 
+/// Adds to `marked` the indices of `pages` that lie in `freed`, keeping it sorted.
+fn mark(pages: &[Pfn], freed: &std::ops::Range<u32>, marked: &mut Vec<u32>) {
+    for (i, pfn) in pages.iter().enumerate() {
+        if freed.contains(&pfn.0) && !marked.contains(&(i as u32)) {
+            marked.push(i as u32);
+        }
+    }
+    marked.sort_unstable();
+}
+
 /// Marks every reference to a folio freed during the step dangling: PTEs and handle pages
 /// that still name it (only a broken count frees a folio that is still referenced). A frame
 /// allocated again within the same step is left alone.
@@ -414,12 +431,12 @@ fn mark_dangling(world: &mut World, ev: &Events) {
         }
         for handle in &mut world.handles {
             if let Handle::Held { holding, dangling } = handle {
-                for (i, pfn) in holding.pages().iter().enumerate() {
-                    if freed.contains(&pfn.0) && !dangling.contains(&(i as u32)) {
-                        dangling.push(i as u32);
-                    }
-                }
-                dangling.sort_unstable();
+                mark(holding.pages(), &freed, dangling);
+            }
+        }
+        for actor in &mut world.actors {
+            if let Some(grab) = &mut actor.fast {
+                mark(&grab.pages, &freed, &mut grab.freed);
             }
         }
     }

@@ -167,6 +167,8 @@ pub struct HandleDef {
     pub kind: GupKind,
     /// How many pages it covers.
     pub pages: u32,
+    /// Taken with FOLL_WRITE: a device may write through it.
+    pub write: bool,
     /// The actor whose op binds it.
     pub binder: ActorId,
 }
@@ -321,7 +323,11 @@ impl Compiler<'_> {
         for (a, list) in lists.iter().enumerate() {
             for (i, line) in list.ops.iter().enumerate() {
                 if let Op::Gup {
-                    kind, addr, handle, ..
+                    kind,
+                    addr,
+                    write,
+                    handle,
+                    ..
                 } = &line.op
                 {
                     if let Some(first) = handles.iter().position(|h| h.name == handle.text) {
@@ -333,6 +339,7 @@ impl Compiler<'_> {
                         name: handle.text.clone(),
                         kind: *kind,
                         pages: range.pages.len() as u32,
+                        write: *write,
                         binder: a,
                     });
                     bindings.push(Binding { actor: a, op: i });
@@ -542,7 +549,13 @@ impl Resolver<'_> {
                     .expect("bound in pass 1"),
             },
             Op::Release(kind, h, dirty) => Cmd::Release(*kind, handle(h)?, *dirty),
-            Op::DmaWrite(h, v) => Cmd::DmaWrite(handle(h)?, *v),
+            Op::DmaWrite(h, v) => {
+                let id = handle(h)?;
+                if !handles[id].write {
+                    return Err(c.err_op(line, &h.at, format!("handle `{}` was taken without `write`: a device writes only through pages taken with FOLL_WRITE (add `write` to its get or pin)", h.text)));
+                }
+                Cmd::DmaWrite(id, *v)
+            }
             Op::DmaRead(h, v) => Cmd::DmaRead(handle(h)?, *v),
             Op::Assert(a) => Cmd::Assert(match a {
                 Assertion::Refcount(a, n) => Check::Refcount(c.range(line, a)?, *n),

@@ -81,7 +81,9 @@ pub fn end_state(program: &Program, design: &Design, world: &World, ev: &mut Eve
         let o = owed.get(&head).copied().unwrap_or_default();
         let base = i128::from(mem.is_zero_page(head));
         let expected = o.ptes + o.handles + base;
-        if i128::from(frame.refcount) > expected {
+        // Compared as the unsigned count: a negative one (put or unpinned below zero) is never
+        // freed, which is a leak whatever the owners account for.
+        if i128::from(frame.refcount as u32) > expected {
             ev.raise(Invariant::Leak, || {
                 format!(
                     "{head}: _refcount {} but its owners account for {expected} ({} PTEs, {} from handles{})",

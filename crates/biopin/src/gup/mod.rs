@@ -18,7 +18,7 @@ use bitflags::bitflags;
 use crate::design::{Cow, LongtermMigrate, RefOverflow, ZeroPagePin};
 use crate::errno::Errno;
 use crate::mm::page_ref::grabs_before_refusal;
-use crate::mm::{GUP_PIN_COUNTING_BIAS, Gfp, PageFlags, Pfn, Zone};
+use crate::mm::{GUP_PIN_COUNTING_BIAS, Gfp, Invariant, PageFlags, Pfn, Zone};
 use crate::vm::{Kernel, Prot, Pte, TaskId, VmaId};
 
 bitflags! {
@@ -88,6 +88,9 @@ pub struct FastGup {
     pub calls: u64,
     /// A call was refused (its refcount was not positive).
     pub refused: bool,
+    /// Indices of grabbed pages whose folio was freed before the recheck (only a broken count
+    /// can do that): the drop must not touch them.
+    pub freed: Vec<u32>,
 }
 
 /// The pages of `pages` grouped by folio: each folio's head and how many entries fall in it.
@@ -448,6 +451,7 @@ impl Kernel<'_> {
             pages: pfns,
             calls: ok,
             refused: err.is_some(),
+            freed: Vec::new(),
         })
     }
 
@@ -484,10 +488,21 @@ impl Kernel<'_> {
                 return (g.pages, g.calls, g.refused.then_some(Errno::ENOMEM));
             }
             self.ev.note(|| "gup-fast: a PTE or write_protect_seq changed: drop and fall back to the slow path".into());
+            let mut pages = g.pages;
+            for &i in g.freed.iter().rev() {
+                let pfn = pages.remove(i as usize);
+                self.ev.raise(Invariant::UseAfterFree, || {
+                    format!("gup-fast drops its grab of {pfn}, which was freed under it")
+                });
+                if flags.contains(FollFlags::PIN) {
+                    // gup_put_folio counts the release before it touches the folio.
+                    self.mem.count_pins_released(g.calls);
+                }
+            }
             if flags.contains(FollFlags::PIN) {
-                self.unpin_user_page_calls(&g.pages, g.calls, false);
+                self.unpin_user_page_calls(&pages, g.calls, false);
             } else {
-                self.put_page_calls(&g.pages, g.calls, false);
+                self.put_page_calls(&pages, g.calls, false);
             }
         }
         self.gup_locked(range, flags, calls)

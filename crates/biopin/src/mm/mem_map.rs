@@ -223,8 +223,9 @@ impl MemMap {
     }
 
     /// `folio_alloc`: the lowest free, naturally aligned block of `2^order` frames, from the
-    /// zones `gfp` allows in zonelist order, as a folio with refcount 1. Its contents are left
-    /// as they were (the allocator does not clear pages; faults do). `None` is ENOMEM.
+    /// zones `gfp` allows in zonelist order, as a folio with refcount 1. The allocator does not
+    /// clear pages (faults zero them, COW and migration copy into them); a free frame's
+    /// content is not modelled. `None` is ENOMEM.
     pub fn alloc_folio(&mut self, order: u8, gfp: Gfp) -> Option<Pfn> {
         let zones: &[Zone] = match gfp {
             Gfp::Movable => &[Zone::Movable, Zone::Normal],
@@ -279,6 +280,11 @@ impl MemMap {
         }
         for frame in &mut self.frames[head.index()..head.index() + n] {
             *frame = Frame::default();
+        }
+        // Nothing reads a free frame (every allocation path writes its pages first), so its
+        // stale bytes are dropped rather than hashed into otherwise equal states.
+        for content in &mut self.contents[head.index()..head.index() + n] {
+            *content = PageContent::ZERO;
         }
         ev.freed.push((head, order));
         ev.note(|| format!("{head} freed (order {order})"));
@@ -347,7 +353,8 @@ impl MemMap {
     /// is `per_call` = 1; an unpin of a small folio is 1024). `bad-release` when a decrement
     /// takes the count below zero; when it reaches zero the folio is freed, and any call after
     /// that acts on a freed folio: `use-after-free`, and nothing more is done. `what` names
-    /// the primitive for the report. Returns whether the folio was freed.
+    /// the primitive for the report. A put on a frame that is already free is a
+    /// `use-after-free` and changes nothing. Returns whether the folio was freed.
     pub fn folio_put_refs(
         &mut self,
         pfn: Pfn,
@@ -357,6 +364,12 @@ impl MemMap {
         ev: &mut Events,
     ) -> bool {
         let head = self.folio(pfn);
+        if !self.in_use(head) {
+            ev.raise(Invariant::UseAfterFree, || {
+                format!("{what} on {head}, which is free")
+            });
+            return false;
+        }
         let old = self.frames[head.index()].refcount;
         let Subtracted {
             value,
@@ -466,5 +479,23 @@ mod tests {
             vec![Invariant::BadRelease]
         );
         assert_eq!(m.folio_ref_count(q), 2 - 1024);
+    }
+
+    #[test]
+    fn a_put_on_a_free_frame_is_a_use_after_free_and_leaves_it_free() {
+        let mut m = MemMap::new(4, 0);
+        let mut ev = Events::quiet();
+        assert!(!m.folio_put_refs(Pfn(2), GUP_PIN_COUNTING_BIAS, 1, "unpin_user_page", &mut ev));
+        assert_eq!(
+            ev.raised.iter().map(|r| r.0).collect::<Vec<_>>(),
+            vec![Invariant::UseAfterFree]
+        );
+        assert_eq!(*m.frame(Pfn(2)), Frame::default());
+        assert_eq!(m.alloc_folio(1, Gfp::Normal), Some(Pfn(0)));
+        assert_eq!(
+            m.alloc_folio(1, Gfp::Normal),
+            Some(Pfn(2)),
+            "the frame is still allocatable"
+        );
     }
 }

@@ -282,9 +282,10 @@ impl Kernel<'_> {
 
     /// `mprotect` of a whole VMA (mm/mprotect.c). `r` write-protects every PTE. `rw` never
     /// makes a private PTE writable (the next write faults and `do_wp_page` decides), except
-    /// that under `pae-anon-only` and `anon-exclusive` a PageAnonExclusive page is made
-    /// writable at once (`can_change_pte_writable`, 5.19). ENOMEM if the VMA is gone, as for
-    /// an unmapped range.
+    /// that under `anon-exclusive` a PageAnonExclusive page is made writable at once
+    /// (`can_change_pte_writable`). That arrived in 6.0 for dirty PTEs only (64fe24a3e05e) and
+    /// for clean ones in 6.2; biopin keeps no PTE dirty bit, so `pae-anon-only` (5.19–6.1)
+    /// never upgrades. ENOMEM if the VMA is gone, as for an unmapped range.
     pub fn mprotect(&mut self, task: TaskId, vma: VmaId, prot: Prot) -> Result<(), Errno> {
         if !self.tasks[task].alive {
             return Err(Errno::ESRCH);
@@ -292,8 +293,7 @@ impl Kernel<'_> {
         if self.vma(task, vma).is_none() {
             return Err(Errno::ENOMEM);
         }
-        let upgrade =
-            prot == Prot::Rw && matches!(self.design.cow, Cow::PaeAnonOnly | Cow::AnonExclusive);
+        let upgrade = prot == Prot::Rw && self.design.cow == Cow::AnonExclusive;
         for page in 0..self.tasks[task].mm.vmas[vma].ptes.len() as u32 {
             if let Pte::Present { pfn, write } = self.pte(task, vma, page) {
                 let exclusive = self.mem.in_use(pfn)

@@ -61,8 +61,9 @@ pub enum Pte {
 ///
 /// # Invariants
 ///
-/// `ptes.len()` is the VMA's page count. In a huge VMA (`order > 0`) the pages are one folio of
-/// that order, mapped by PTEs, all present or all none.
+/// `ptes.len()` is the VMA's page count. A huge VMA (`order > 0`) is backed at first touch by
+/// one folio of that order, every PTE mapping it; later COW may map small copies over some of
+/// its pages, and munmap or exit clears them all.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Vma {
     /// Whether the VMA exists (false after munmap or exit).

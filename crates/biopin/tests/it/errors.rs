@@ -63,6 +63,15 @@ fn a_handle_bound_twice_is_refused_where_it_is_bound_again() {
 }
 
 #[test]
+fn a_device_writes_only_through_a_handle_taken_for_write() {
+    let text = format!(
+        "{HEADER}\n[[actor]]\nname = \"a\"\nops = [\"pin app:buf[0] as h\", \"dma-write h 1\"]\n"
+    );
+    let e = load_str(&text, Some("s.toml")).unwrap_err().to_string();
+    assert!(at(&e, 10, 42) && e.contains("taken without `write`"), "{e}");
+}
+
+#[test]
 fn handles_must_be_bound_before_they_can_be_waited_for() {
     let text = format!(
         "{HEADER}\n[[actor]]\nname = \"a\"\nops = [\"unpin h\", \"pin app:buf[0] as h\"]\n"

@@ -34,7 +34,7 @@ fn a_failed_bind_skips_the_steps_that_wait_for_it() {
     let program = ScenarioBuilder::new("skip")
         .process("app", |p| p.anon("buf", 1))
         .prologue(["munmap app:buf"])
-        .actor("a", ["pin app:buf[0] as h expect EFAULT"])
+        .actor("a", ["pin app:buf[0] write as h expect EFAULT"])
         .actor("b", ["dma-write h 1", "unpin h"])
         .build()
         .unwrap();
@@ -151,4 +151,32 @@ fn allocation_order_is_part_of_the_state() {
         .unwrap();
     let cell = run(&program, design("linux-6.5"));
     assert_eq!((cell.stats.unique, cell.stats.ends), (5, 2));
+}
+
+#[test]
+fn no_leak_or_bad_release_follows_from_a_use_after_free() {
+    // A wrapped count frees the page under a pin; unpinning it afterwards reaches a freed page:
+    // use-after-free, and nothing else (the vmstat counters stay balanced).
+    let program = ScenarioBuilder::new("dangle")
+        .process("app", |p| p.anon("buf", 1))
+        .actor(
+            "a",
+            [
+                "store app:buf[0] 0x11",
+                "pin app:buf[0] write as p",
+                "get app:buf[0] times 4294966271 as many",
+                "get app:buf[0] as one",
+                "put one",
+                "unpin p",
+                "put many",
+            ],
+        )
+        .build()
+        .unwrap();
+    let cell = run(&program, design("linux-5.0"));
+    let got: Vec<_> = cell.verdict.iter().copied().collect();
+    assert_eq!(
+        got,
+        vec![Invariant::UseAfterFree, Invariant::RefcountOverflow]
+    );
 }
