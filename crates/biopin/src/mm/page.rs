@@ -2,6 +2,7 @@
 //! mm_types.h, page-flags.h), and what a page holds.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 
 use bitflags::bitflags;
 
@@ -81,7 +82,7 @@ bitflags! {
 ///   `pincount` and [`PageFlags::DIRTY`] are used; tails keep them zero, as the kernel's tail
 ///   pages keep a zero `_refcount`.
 /// - `mapcount` is per page: the number of PTEs mapping it (the kernel's `_mapcount + 1`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Frame {
     /// `_refcount`: the kernel's signed 32-bit `atomic_t`; it wraps.
     pub refcount: i32,
@@ -93,6 +94,19 @@ pub struct Frame {
     pub order: u8,
     /// Page flags.
     pub flags: PageFlags,
+}
+
+impl Hash for Frame {
+    /// One 128-bit write per frame (the fields packed, injectively) rather than one per
+    /// field: the frame table is most of what a state hashes.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let packed = u128::from(self.refcount as u32)
+            | u128::from(self.pincount as u32) << 32
+            | u128::from(self.mapcount as u32) << 64
+            | u128::from(self.order) << 96
+            | u128::from(self.flags.bits()) << 104;
+        state.write_u128(packed);
+    }
 }
 
 /// Who wrote a page's current content.
@@ -107,7 +121,7 @@ pub enum Writer {
 }
 
 /// A page's content: one byte value for the whole page and its provenance (DESIGN.md §2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageContent {
     /// The byte every position of the page holds.
     pub value: u8,
@@ -115,6 +129,18 @@ pub struct PageContent {
     pub writer: Writer,
     /// The writer's fork epoch when it wrote (0 until fork is modelled).
     pub epoch: u16,
+}
+
+impl Hash for PageContent {
+    /// One 64-bit write per page, the fields packed injectively.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let writer = match self.writer {
+            Writer::Kernel => 0u64,
+            Writer::Device => 1,
+            Writer::Task(t) => 2 + u64::from(t),
+        };
+        state.write_u64(u64::from(self.value) | writer << 8 | u64::from(self.epoch) << 32);
+    }
 }
 
 impl PageContent {
