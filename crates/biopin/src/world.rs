@@ -64,6 +64,11 @@ pub struct ActorState {
 }
 
 /// Everything that changes during a run.
+///
+/// # Invariants
+///
+/// `handles` and `actors` have one entry per handle and actor of the program the world was
+/// made for, in its order; `tasks` one per process.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct World {
     /// Page frames.

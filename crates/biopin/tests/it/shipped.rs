@@ -179,3 +179,27 @@ fn bfs_agrees_with_dfs_and_finds_counterexamples_no_longer() {
         }
     }
 }
+
+#[test]
+fn a_token_from_another_step_table_or_an_unknown_design_is_refused() {
+    use biopin::program::STEP_TABLE_VERSION;
+    use biopin::trace::ReplayError;
+    use biopin_explore::Token;
+    let file = &shipped()[0];
+    let program = load_file(file).unwrap();
+    let token = |step_table, config: &str| {
+        Token {
+            input_hash: program.source.hash,
+            step_table,
+            config: config.into(),
+            schedule: vec![0],
+        }
+        .encode()
+    };
+    let err = replay_token(&program, &token(STEP_TABLE_VERSION + 1, "linux-6.5")).unwrap_err();
+    assert!(matches!(err, ReplayError::StepTable { .. }), "{err}");
+    assert!(err.to_string().contains("rerun `biopin check`"), "{err}");
+    let err = replay_token(&program, &token(STEP_TABLE_VERSION, "linux-9.9")).unwrap_err();
+    assert!(matches!(err, ReplayError::Design(..)), "{err}");
+    assert!(replay_token(&program, &token(STEP_TABLE_VERSION, "linux-6.5")).is_ok());
+}
