@@ -272,10 +272,16 @@ impl MemMap {
     /// recording it so that references still naming it can be marked dangling.
     fn free_folio(&mut self, head: Pfn, ev: &mut Events) {
         let order = self.frame(head).order;
-        let n = 1usize << order;
-        let zone = self.zone(head);
+        self.release_frames(head);
+        ev.freed.push((head, order));
+        ev.note(|| format!("{head} freed (order {order})"));
+    }
+
+    /// Returns a folio's frames to the allocator.
+    fn release_frames(&mut self, head: Pfn) {
+        let n = self.folio_nr_pages(head) as usize;
         if head != self.zero_pfn() {
-            let hint = &mut self.free_hint[zone as usize];
+            let hint = &mut self.free_hint[self.zone(head) as usize];
             *hint = (*hint).min(head.0);
         }
         for frame in &mut self.frames[head.index()..head.index() + n] {
@@ -286,53 +292,54 @@ impl MemMap {
         for content in &mut self.contents[head.index()..head.index() + n] {
             *content = PageContent::ZERO;
         }
-        ev.freed.push((head, order));
-        ev.note(|| format!("{head} freed (order {order})"));
     }
 
     /// Moves a folio's identity to a new frame block for migration: flags, counts and
-    /// contents of `from` go to `to` (same order), and `from` is freed without raising
-    /// anything (its references moved). Used by `migrate_folio` (mm/migrate.c).
-    pub fn move_folio(&mut self, from: Pfn, to: Pfn, ev: &mut Events) {
+    /// contents of `from` go to `to` (same order), and `from`'s frames return to the allocator
+    /// without being recorded as freed (its references moved with it). Used by
+    /// `migrate_folio` (mm/migrate.c).
+    pub fn move_folio(&mut self, from: Pfn, to: Pfn) {
         let n = self.folio_nr_pages(from) as usize;
         for i in 0..n {
             self.frames[to.index() + i] = self.frames[from.index() + i];
             self.contents[to.index() + i] = self.contents[from.index() + i];
         }
-        self.free_folio(from, ev);
-        // The old block is no one's: nothing may be marked dangling for it.
-        ev.freed.pop();
+        self.release_frames(from);
     }
 
-    /// `calls` successive `folio_ref_add(folio, per_call)`: raises `refcount-overflow` if the
-    /// count passes through zero. Returns whether it did.
-    pub fn folio_ref_add(&mut self, pfn: Pfn, per_call: u32, calls: u64, ev: &mut Events) -> bool {
+    /// `calls` successive increments by `per_call` of the counter `name` of the folio `pfn`
+    /// belongs to; `refcount-overflow` if it passes through zero.
+    fn counter_add(
+        &mut self,
+        pfn: Pfn,
+        name: &str,
+        field: fn(&mut Frame) -> &mut i32,
+        per_call: u32,
+        calls: u64,
+        ev: &mut Events,
+    ) {
         let head = self.folio(pfn);
-        let old = self.frames[head.index()].refcount;
+        let counter = field(&mut self.frames[head.index()]);
+        let old = *counter;
         let added = add_repeated(old, per_call, calls);
-        self.frames[head.index()].refcount = added.value;
+        *counter = added.value;
         if added.overflowed {
             ev.raise(Invariant::RefcountOverflow, || {
-                format!(
-                    "_refcount of {head} passed through zero: {old} + {calls} × {per_call} wraps to {}",
-                    added.value
-                )
+                format!("{name} of {head} passed through zero: {old} + {calls} × {per_call} wraps to {}", added.value)
             });
         }
-        added.overflowed
     }
 
-    /// `calls` successive increments of a large folio's `_pincount` by `per_call`.
+    /// `calls` successive `folio_ref_add(folio, per_call)`: `refcount-overflow` if the count
+    /// passes through zero.
+    pub fn folio_ref_add(&mut self, pfn: Pfn, per_call: u32, calls: u64, ev: &mut Events) {
+        self.counter_add(pfn, "_refcount", |f| &mut f.refcount, per_call, calls, ev);
+    }
+
+    /// `calls` successive increments of a large folio's `_pincount` by `per_call`
+    /// (`atomic_add(refs, &folio->_pincount)`).
     pub fn folio_pincount_add(&mut self, pfn: Pfn, per_call: u32, calls: u64, ev: &mut Events) {
-        let head = self.folio(pfn);
-        let old = self.frames[head.index()].pincount;
-        let added = add_repeated(old, per_call, calls);
-        self.frames[head.index()].pincount = added.value;
-        if added.overflowed {
-            ev.raise(Invariant::RefcountOverflow, || {
-                format!("_pincount of {head} passed through zero: {old} + {calls} × {per_call}")
-            });
-        }
+        self.counter_add(pfn, "_pincount", |f| &mut f.pincount, per_call, calls, ev);
     }
 
     /// `calls` successive decrements of a large folio's `_pincount` by one; `bad-release` if

@@ -21,7 +21,7 @@ impl Kernel<'_> {
             Pte::Present { pfn, write } if self.mem.in_use(pfn) => Ok(Some((pfn, write))),
             Pte::Present { pfn, .. } | Pte::Dangling { pfn } => {
                 self.ev.raise(Invariant::UseAfterFree, || {
-                    format!("{what} through a PTE of task {task} page {page} reaches {pfn}, which was freed")
+                    format!("{what} through the PTE of page {page} reaches {pfn}, which was freed")
                 });
                 Err(Errno::EFAULT)
             }

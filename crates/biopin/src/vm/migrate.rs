@@ -25,7 +25,7 @@ impl Kernel<'_> {
         }
         let order = self.mem.frame(old).order;
         let new = self.mem.alloc_folio(order, gfp).ok_or(Errno::ENOMEM)?;
-        self.mem.move_folio(old, new, self.ev);
+        self.mem.move_folio(old, new);
         for task in self.tasks.iter_mut() {
             for vma in &mut task.mm.vmas {
                 for pte in &mut vma.ptes {
