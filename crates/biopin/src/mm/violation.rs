@@ -138,11 +138,4 @@ impl Events {
     pub fn has(&self, id: Invariant) -> bool {
         self.raised.iter().any(|(i, _)| *i == id)
     }
-
-    /// Empties the record for the next step.
-    pub fn clear(&mut self) {
-        self.raised.clear();
-        self.notes.clear();
-        self.freed.clear();
-    }
 }

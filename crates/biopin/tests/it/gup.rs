@@ -3,7 +3,7 @@
 use biopin::design::Design;
 use biopin::errno::Errno;
 use biopin::gup::{FollFlags, UserRange, pin_flags};
-use biopin::mm::{Events, GUP_PIN_COUNTING_BIAS, Invariant, MemMap, Pfn, Zone};
+use biopin::mm::{Events, GUP_PIN_COUNTING_BIAS, Invariant, MemMap, PageFlags, Pfn, Zone};
 use biopin::vm::{Kernel, Mm, Prot, Pte, Task, Vma, VmaKind};
 
 use crate::design;
@@ -91,6 +91,11 @@ fn a_pin_adds_the_bias_to_a_small_folio_and_one_plus_pincount_to_a_large_one() {
     assert_eq!(k.mem.vmstat().nr_foll_pin_acquired, 2 * 3 + 3 * 2);
     k.unpin_user_pages(small, true);
     k.unpin_user_pages(large, false);
+    assert!(
+        k.mem.folio_flags(p).contains(PageFlags::DIRTY),
+        "unpin_user_pages_dirty_lock dirties"
+    );
+    assert!(!k.mem.folio_flags(head).contains(PageFlags::DIRTY));
     assert_eq!(k.mem.folio_ref_count(p), 1);
     assert_eq!(
         (k.mem.folio_ref_count(head), k.mem.folio_pincount(head)),
