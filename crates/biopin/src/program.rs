@@ -269,6 +269,7 @@ impl Compiler<'_> {
     fn compile(&self) -> Result<Program, ScenarioError> {
         let s = self.s;
         crate::scenario::builder::check_machine(&s.machine).map_err(|(_, m)| self.err(None, m))?;
+        let mut total_pages = 0u64;
         for (i, p) in s.processes.iter().enumerate() {
             if !crate::scenario::op::is_name(&p.name) {
                 return Err(self.err_spec(&p.at, format!("`{}` is not a usable process name (letters, digits, `_`, `-`, `.`; starting with a letter)", p.name)));
@@ -286,7 +287,10 @@ impl Compiler<'_> {
                         format!("VMA `{}` is defined twice in process `{}`", v.name, p.name),
                     ));
                 }
-                crate::scenario::builder::check_vma(u64::from(v.pages), v.huge)
+                crate::scenario::builder::check_vma(i64::from(v.pages), v.huge)
+                    .map_err(|m| self.err_spec(&v.at, m))?;
+                total_pages += u64::from(v.pages);
+                crate::scenario::builder::check_total_pages(total_pages)
                     .map_err(|m| self.err_spec(&v.at, m))?;
             }
         }

@@ -235,16 +235,30 @@ pub(crate) fn check_machine(m: &Machine) -> Result<(), (&'static str, String)> {
     Ok(())
 }
 
+/// The most page-table entries a scenario's VMAs may have in all (2^22): each is part of every
+/// state the explorer keeps, so this bounds a state to some tens of MiB.
+pub const MAX_TOTAL_PAGES: u64 = 1 << 22;
+
+/// Checks that all VMAs together stay within [`MAX_TOTAL_PAGES`].
+pub(crate) fn check_total_pages(total: u64) -> Result<(), String> {
+    if total > MAX_TOTAL_PAGES {
+        return Err(format!(
+            "the VMAs have {total} pages in all: biopin keeps at most {MAX_TOTAL_PAGES} (2^22) page-table entries per scenario; make them smaller"
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a VMA's size: 1..=2^21 pages; a huge one 2^k pages with 1 ≤ k ≤ 9.
-pub(crate) fn check_vma(pages: u64, huge: bool) -> Result<(), String> {
+pub(crate) fn check_vma(pages: i64, huge: bool) -> Result<(), String> {
     use crate::mm::{HPAGE_PMD_ORDER, MAX_FRAMES};
-    if pages == 0 || pages > u64::from(MAX_FRAMES) {
+    if pages <= 0 || pages > i64::from(MAX_FRAMES) {
         return Err(format!(
             "pages = {pages} is out of range: 1..={MAX_FRAMES} (2^21)"
         ));
     }
-    let max = 1u64 << HPAGE_PMD_ORDER;
-    if huge && (!pages.is_power_of_two() || !(2..=max).contains(&pages)) {
+    let max = 1i64 << HPAGE_PMD_ORDER;
+    if huge && (!(pages as u64).is_power_of_two() || !(2..=max).contains(&pages)) {
         return Err(format!(
             "a huge VMA is one folio: pages must be a power of two from 2 to {max}, not {pages}"
         ));

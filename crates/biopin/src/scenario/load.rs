@@ -291,7 +291,7 @@ impl Loader<'_> {
             };
             let huge = v.huge.as_ref().is_some_and(|h| *h.get_ref());
             let pages = *v.pages.get_ref();
-            check_vma(pages.max(0) as u64, huge).map_err(|m| self.err_at(&v.pages, m))?;
+            check_vma(pages, huge).map_err(|m| self.err_at(&v.pages, m))?;
             vmas.push(VmaSpec {
                 name: v.name.get_ref().clone(),
                 kind,
