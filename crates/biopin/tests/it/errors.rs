@@ -196,3 +196,81 @@ fn the_builder_reports_the_same_mistakes_without_a_file() {
         .unwrap_err();
     assert!(e.message.contains("frames = 0 is out of range"), "{e}");
 }
+
+mod fuzz {
+    use biopin::scenario::load::parse_bytes;
+    use biopin::scenario::parse_op;
+    use proptest::prelude::*;
+
+    const WORDS: &[&str] = &[
+        "store",
+        "load",
+        "get",
+        "pin",
+        "put",
+        "unpin",
+        "dma-write",
+        "dma-read",
+        "assert",
+        "exit",
+        "munmap",
+        "mprotect",
+        "app:buf[0]",
+        "app:buf",
+        "app:buf[1..3]",
+        "app:buf[3..1]",
+        "app:[0]",
+        ":buf",
+        "app:buf[",
+        "app:buf[99999999999]",
+        "as",
+        "h",
+        "write",
+        "fast",
+        "longterm",
+        "times",
+        "0",
+        "1",
+        "0xff",
+        "0x100",
+        "-1",
+        "==",
+        "expect",
+        "ENOMEM",
+        "refcount",
+        "pincount",
+        "pinned",
+        "not-pinned",
+        "zone",
+        "normal",
+        "same-frame",
+        "r",
+        "rw",
+        "dirty",
+        "é",
+        "",
+    ];
+
+    proptest! {
+        #[test]
+        fn no_op_text_panics_the_parser_the_compiler_or_the_model(
+            words in prop::collection::vec(prop::sample::select(WORDS), 0..9),
+        ) {
+            let text = words.join(" ");
+            let _ = parse_op(&text);
+            let built = biopin::ScenarioBuilder::new("fuzz")
+                .process("app", |p| p.anon("buf", 4))
+                .actor("a", ["store app:buf[0] 1", "pin app:buf[0] write as h", text.as_str()])
+                .build();
+            if let Ok(program) = built {
+                crate::run(&program, crate::design("linux-5.0"));
+            }
+        }
+
+        #[test]
+        fn no_file_panics_the_loader(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            let _ = parse_bytes(&bytes, Some("f.toml")).map(|s| biopin::program::Program::compile(&s));
+        }
+
+    }
+}
