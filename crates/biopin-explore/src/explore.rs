@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use nohash_hasher::NoHashHasher;
 
-use crate::fingerprint::fingerprint;
 use crate::model::Model;
 
 /// Fingerprints are already uniformly distributed, so the visited set hashes them by identity.
@@ -17,10 +16,12 @@ type Visited = HashSet<u64, BuildHasherDefault<NoHashHasher<u64>>>;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Strategy {
     /// Depth-first search with fingerprints: the default; memory is the visited set plus one
-    /// path.
+    /// path and one state, changed in place.
     #[default]
     Dfs,
-    /// Breadth-first search: every counterexample it reports is a shortest one.
+    /// Breadth-first search: every counterexample it reports is a shortest one. Memory is the
+    /// visited set plus a (parent, action) pair per visited state and one state, which moves
+    /// between them.
     Bfs,
 }
 
@@ -155,6 +156,13 @@ struct Search<'a, M: Model> {
     raised: Vec<M::Property>,
 }
 
+/// One state on the depth-first path: its enabled actions are `actions[start..end]` of the
+/// shared action stack, and `next` is the next one to take.
+struct Level {
+    next: usize,
+    end: usize,
+}
+
 impl<'a, M: Model> Search<'a, M> {
     fn new(model: &'a M, bounds: Bounds, progress: &'a mut dyn FnMut(&Stats)) -> Self {
         Search {
@@ -172,7 +180,7 @@ impl<'a, M: Model> Search<'a, M> {
 
     /// Marks a state visited; false if it was already.
     fn visit(&mut self, state: &M::State) -> bool {
-        let fresh = self.visited.insert(fingerprint(state));
+        let fresh = self.visited.insert(self.model.fingerprint(state));
         if fresh {
             self.stats.unique += 1;
         }
@@ -199,36 +207,32 @@ impl<'a, M: Model> Search<'a, M> {
         }
     }
 
-    /// Records the properties in `self.raised` as found at the end of `path` (built lazily: most
-    /// steps raise nothing).
-    fn record(&mut self, path: impl FnOnce() -> Vec<M::Action>, at_end: bool) {
-        if self.raised.is_empty() {
-            return;
-        }
-        let path = path();
-        let key: Vec<u32> = path.iter().map(|&a| self.model.encode_action(a)).collect();
-        for property in std::mem::take(&mut self.raised) {
+    /// Whether schedule `a` is shorter than `b`, or as long and less (by encoded actions).
+    fn better(&self, a: &[M::Action], b: &[M::Action]) -> bool {
+        let code = |&x: &M::Action| self.model.encode_action(x);
+        a.len() < b.len() || (a.len() == b.len() && a.iter().map(code).lt(b.iter().map(code)))
+    }
+
+    /// Records the properties in `self.raised` as found at the end of `path`.
+    fn record(&mut self, path: &[M::Action], at_end: bool) {
+        let mut raised = std::mem::take(&mut self.raised);
+        for &property in &raised {
             let better = match self.discoveries.get(&property) {
                 None => true,
-                Some(old) => {
-                    let old_key: Vec<u32> = old
-                        .path
-                        .iter()
-                        .map(|&a| self.model.encode_action(a))
-                        .collect();
-                    (key.len(), &key) < (old_key.len(), &old_key)
-                }
+                Some(old) => self.better(path, &old.path),
             };
             if better {
                 self.discoveries.insert(
                     property,
                     Discovery {
-                        path: path.clone(),
+                        path: path.to_vec(),
                         at_end,
                     },
                 );
             }
         }
+        raised.clear();
+        self.raised = raised;
     }
 
     fn note_depth(&mut self, depth: usize) {
@@ -247,110 +251,124 @@ impl<'a, M: Model> Search<'a, M> {
         }
     }
 
-    /// A state with no enabled action ends its path: run the end-of-path checks.
-    fn end_of_path(&mut self, state: &M::State, path: impl FnOnce() -> Vec<M::Action>) {
+    /// A state with no enabled action ends its path: runs the end-of-path checks, leaving what
+    /// they raise in `self.raised`.
+    fn end_of_path(&mut self, state: &M::State) {
         self.stats.ends += 1;
         self.model.finish(state, &mut self.raised);
-        self.record(path, true);
     }
 
+    /// Depth-first search on one state, changed in place: each successor is applied, then
+    /// fingerprinted, then (if seen, or once its subtree is done) undone. The enabled actions of
+    /// every state on the path share one stack, so a step allocates nothing.
     fn dfs(&mut self) {
-        struct Frame<S, A> {
-            state: S,
-            actions: Vec<A>,
-            next: usize,
-        }
-        let init = self.model.init_state();
+        let mut state = self.model.init_state();
         self.stats.states = 1;
-        self.visit(&init);
+        self.visit(&state);
         let mut path: Vec<M::Action> = Vec::new();
-        let mut stack: Vec<Frame<M::State, M::Action>> = Vec::new();
-        let mut actions = Vec::new();
-        self.model.actions(&init, &mut actions);
+        let mut actions: Vec<M::Action> = Vec::new();
+        self.model.actions(&state, &mut actions);
         if actions.is_empty() {
-            self.end_of_path(&init, Vec::new);
+            self.end_of_path(&state);
+            self.record(&path, true);
             return;
         }
-        stack.push(Frame {
-            state: init,
-            actions,
+        let mut levels = vec![Level {
             next: 0,
-        });
-        while let Some(top) = stack.last_mut() {
+            end: actions.len(),
+        }];
+        while let Some(top) = levels.last_mut() {
             if self.stopped.is_some() {
                 break;
             }
-            let Some(&action) = top.actions.get(top.next) else {
-                stack.pop();
-                path.pop();
+            if top.next == top.end {
+                levels.pop();
+                actions.truncate(levels.last().map_or(0, |l| l.end));
+                if path.pop().is_some() {
+                    self.model.undo(&mut state);
+                }
                 continue;
-            };
+            }
+            let action = actions[top.next];
             top.next += 1;
-            let next = self.model.next_state(&top.state, action, &mut self.raised);
+            self.model.apply(&mut state, action, &mut self.raised);
             path.push(action);
             self.generated();
-            self.record(|| path.clone(), false);
+            if !self.raised.is_empty() {
+                self.record(&path, false);
+            }
             self.note_depth(path.len());
-            if !self.visit(&next) {
+            if !self.visit(&state) {
                 path.pop();
+                self.model.undo(&mut state);
                 continue;
             }
-            let mut actions = Vec::new();
-            self.model.actions(&next, &mut actions);
-            if actions.is_empty() {
-                self.end_of_path(&next, || path.clone());
-                path.pop();
+            let start = actions.len();
+            self.model.actions(&state, &mut actions);
+            if actions.len() == start {
+                self.end_of_path(&state);
+                if !self.raised.is_empty() {
+                    self.record(&path, true);
+                }
             } else if self.may_expand(path.len()) {
-                stack.push(Frame {
-                    state: next,
-                    actions,
-                    next: 0,
+                levels.push(Level {
+                    next: start,
+                    end: actions.len(),
                 });
+                continue;
             } else {
-                path.pop();
+                actions.truncate(start);
             }
+            path.pop();
+            self.model.undo(&mut state);
         }
     }
 
+    /// Breadth-first search without a state per queued node: each node keeps (parent, action),
+    /// and one state moves between nodes by undoing to their common ancestor and applying the
+    /// rest of the way ([`Search::go_to`]). Consecutive nodes in the queue are mostly siblings or
+    /// cousins, so a move costs a few steps.
     fn bfs(&mut self) {
-        // Each queued state names its node; nodes record (parent, action) to rebuild paths.
         let mut nodes: Vec<(usize, Option<M::Action>)> = vec![(usize::MAX, None)];
-        let rebuild = |nodes: &[(usize, Option<M::Action>)], mut at: usize| {
-            let mut path = Vec::new();
-            while let (parent, Some(action)) = nodes[at] {
-                path.push(action);
-                at = parent;
-            }
-            path.reverse();
-            path
-        };
-        let init = self.model.init_state();
+        let mut state = self.model.init_state();
         self.stats.states = 1;
-        self.visit(&init);
-        let mut queue = VecDeque::from([(init, 0usize, 0usize)]);
+        self.visit(&state);
+        let mut at: Vec<usize> = vec![0];
+        let mut queue = VecDeque::from([(0usize, 0usize)]);
         let mut actions = Vec::new();
-        while let Some((state, node, depth)) = queue.pop_front() {
+        let mut scratch = Vec::new();
+        while let Some((node, depth)) = queue.pop_front() {
             if self.stopped.is_some() {
                 break;
             }
+            self.go_to(&mut state, &nodes, &mut at, node, &mut scratch);
             actions.clear();
             self.model.actions(&state, &mut actions);
             if actions.is_empty() {
-                self.end_of_path(&state, || rebuild(&nodes, node));
+                self.end_of_path(&state);
+                if !self.raised.is_empty() {
+                    let path = path_to(&nodes, node);
+                    self.record(&path, true);
+                }
                 continue;
             }
             if !self.may_expand(depth) {
                 continue;
             }
             for &action in &actions {
-                let next = self.model.next_state(&state, action, &mut self.raised);
+                self.model.apply(&mut state, action, &mut self.raised);
                 self.generated();
                 let child = nodes.len();
                 nodes.push((node, Some(action)));
-                self.record(|| rebuild(&nodes, child), false);
+                if !self.raised.is_empty() {
+                    let path = path_to(&nodes, child);
+                    self.record(&path, false);
+                }
                 self.note_depth(depth + 1);
-                if self.visit(&next) {
-                    queue.push_back((next, child, depth + 1));
+                let fresh = self.visit(&state);
+                self.model.undo(&mut state);
+                if fresh {
+                    queue.push_back((child, depth + 1));
                 } else {
                     nodes.pop();
                 }
@@ -360,4 +378,51 @@ impl<'a, M: Model> Search<'a, M> {
             }
         }
     }
+
+    /// Moves `state`, which is at the end of the node path `at` (root first), to `target`:
+    /// undoes to the deepest node the two paths share, then applies the rest. What re-applied
+    /// steps raise was recorded when they were first taken, and is dropped.
+    fn go_to(
+        &self,
+        state: &mut M::State,
+        nodes: &[(usize, Option<M::Action>)],
+        at: &mut Vec<usize>,
+        target: usize,
+        chain: &mut Vec<usize>,
+    ) {
+        chain.clear();
+        let mut n = target;
+        while n != usize::MAX {
+            chain.push(n);
+            n = nodes[n].0;
+        }
+        chain.reverse();
+        let shared = at
+            .iter()
+            .zip(chain.iter())
+            .take_while(|(a, b)| a == b)
+            .count();
+        while at.len() > shared {
+            at.pop();
+            self.model.undo(state);
+        }
+        let mut ignored = Vec::new();
+        for &n in &chain[shared..] {
+            let action = nodes[n].1.expect("only the root has no action");
+            self.model.apply(state, action, &mut ignored);
+            ignored.clear();
+            at.push(n);
+        }
+    }
+}
+
+/// The schedule from the root to `node`.
+fn path_to<A: Copy>(nodes: &[(usize, Option<A>)], mut node: usize) -> Vec<A> {
+    let mut path = Vec::new();
+    while let (parent, Some(action)) = nodes[node] {
+        path.push(action);
+        node = parent;
+    }
+    path.reverse();
+    path
 }

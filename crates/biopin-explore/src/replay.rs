@@ -4,24 +4,18 @@ use thiserror::Error;
 
 use crate::model::Model;
 
-/// One replayed step: the action, the state it led to and what it raised.
+/// One replayed step: the action and what it raised.
 pub struct ReplayStep<M: Model> {
     /// The action taken.
     pub action: M::Action,
-    /// The state after it.
-    pub state: M::State,
     /// The properties the step raised.
     pub raised: Vec<M::Property>,
 }
 
-impl<M: Model> std::fmt::Debug for ReplayStep<M>
-where
-    M::State: std::fmt::Debug,
-{
+impl<M: Model> std::fmt::Debug for ReplayStep<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReplayStep")
             .field("action", &self.action)
-            .field("state", &self.state)
             .field("raised", &self.raised)
             .finish()
     }
@@ -49,13 +43,13 @@ pub enum ReplayError {
 }
 
 /// Replays `schedule` (encoded actions) from the initial state, refusing any step that the
-/// model does not enable: a schedule is never silently replayed as a different one.
+/// model does not enable: a schedule is never silently replayed as a different one. Returns the
+/// state the schedule reaches, and each step.
 pub fn replay<M: Model>(
     model: &M,
     schedule: &[u32],
 ) -> Result<(M::State, Vec<ReplayStep<M>>), ReplayError> {
-    let init = model.init_state();
-    let mut state = init.clone();
+    let mut state = model.init_state();
     let mut steps = Vec::with_capacity(schedule.len());
     let mut enabled = Vec::new();
     for (i, &code) in schedule.iter().enumerate() {
@@ -69,12 +63,8 @@ pub fn replay<M: Model>(
             return Err(ReplayError::NotEnabled { step, code });
         }
         let mut raised = Vec::new();
-        state = model.next_state(&state, action, &mut raised);
-        steps.push(ReplayStep {
-            action,
-            state: state.clone(),
-            raised,
-        });
+        model.apply(&mut state, action, &mut raised);
+        steps.push(ReplayStep { action, raised });
     }
-    Ok((init, steps))
+    Ok((state, steps))
 }

@@ -1,6 +1,8 @@
 //! The explorer on toy models whose state spaces are known exactly.
 
-use biopin_explore::{Bounds, Model, Outcome, Strategy, Token, explore, replay};
+use biopin_explore::{
+    Bounds, Journaled, Model, Outcome, Strategy, Table, Token, explore, journaled, replay,
+};
 
 /// `n` actors, each counting its own counter from 0 to `k`: (k+1)^n states, n·k·(k+1)^(n-1)
 /// transitions, one end state. Property `Sum(s)` is raised by the step that makes the sum `s`.
@@ -11,25 +13,30 @@ struct Counters {
 }
 
 impl Model for Counters {
-    type State = Vec<u8>;
+    type State = Table<u8>;
     type Action = usize;
     type Property = &'static str;
 
-    fn init_state(&self) -> Vec<u8> {
-        vec![0; self.n]
+    fn init_state(&self) -> Table<u8> {
+        Table::new(0, self.n)
     }
-    fn actions(&self, s: &Vec<u8>, out: &mut Vec<usize>) {
-        out.extend((0..self.n).filter(|&i| s[i] < self.k));
+    fn actions(&self, s: &Table<u8>, out: &mut Vec<usize>) {
+        out.extend((0..self.n).filter(|&i| s.get(i) < self.k));
     }
-    fn next_state(&self, s: &Vec<u8>, a: usize, raised: &mut Vec<&'static str>) -> Vec<u8> {
-        let mut t = s.clone();
-        t[a] += 1;
-        if t.iter().map(|&c| u32::from(c)).sum::<u32>() == self.watch_sum {
+    fn apply(&self, s: &mut Table<u8>, a: usize, raised: &mut Vec<&'static str>) {
+        s.checkpoint();
+        s.set(a, s.get(a) + 1);
+        if s.as_slice().iter().map(|&c| u32::from(c)).sum::<u32>() == self.watch_sum {
             raised.push("sum");
         }
-        t
     }
-    fn finish(&self, _: &Vec<u8>, raised: &mut Vec<&'static str>) {
+    fn undo(&self, s: &mut Table<u8>) {
+        s.rollback();
+    }
+    fn fingerprint(&self, s: &Table<u8>) -> u64 {
+        s.fingerprint()
+    }
+    fn finish(&self, _: &Table<u8>, raised: &mut Vec<&'static str>) {
         raised.push("end");
     }
     fn encode_action(&self, a: usize) -> u32 {
@@ -44,12 +51,14 @@ impl Model for Counters {
 /// interleaving, and reported at the end.
 struct LostUpdate;
 
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+/// `x`, and per thread its program counter and register.
+#[derive(Debug)]
 struct Lu {
-    x: u8,
-    pc: [u8; 2],
-    tmp: [u8; 2],
+    x: Table<u8>,
+    pc: Table<u8>,
+    tmp: Table<u8>,
 }
+journaled!(Lu { x, pc, tmp });
 
 impl Model for LostUpdate {
     type State = Lu;
@@ -57,26 +66,31 @@ impl Model for LostUpdate {
     type Property = &'static str;
     fn init_state(&self) -> Lu {
         Lu {
-            x: 0,
-            pc: [0; 2],
-            tmp: [0; 2],
+            x: Table::new(0, 1),
+            pc: Table::new(1, 2),
+            tmp: Table::new(2, 2),
         }
     }
     fn actions(&self, s: &Lu, out: &mut Vec<usize>) {
-        out.extend((0..2).filter(|&i| s.pc[i] < 2));
+        out.extend((0..2).filter(|&i| s.pc.get(i) < 2));
     }
-    fn next_state(&self, s: &Lu, a: usize, _: &mut Vec<&'static str>) -> Lu {
-        let mut t = s.clone();
-        if t.pc[a] == 0 {
-            t.tmp[a] = t.x;
+    fn apply(&self, s: &mut Lu, a: usize, _: &mut Vec<&'static str>) {
+        s.checkpoint();
+        if s.pc.get(a) == 0 {
+            s.tmp.set(a, s.x.get(0));
         } else {
-            t.x = t.tmp[a] + 1;
+            s.x.set(0, s.tmp.get(a) + 1);
         }
-        t.pc[a] += 1;
-        t
+        s.pc.set(a, s.pc.get(a) + 1);
+    }
+    fn undo(&self, s: &mut Lu) {
+        s.rollback();
+    }
+    fn fingerprint(&self, s: &Lu) -> u64 {
+        s.fingerprint()
     }
     fn finish(&self, s: &Lu, raised: &mut Vec<&'static str>) {
-        if s.x != 2 {
+        if s.x.get(0) != 2 {
             raised.push("lost-update");
         }
     }
@@ -173,10 +187,10 @@ fn token_round_trip_replays_the_same_failure() {
         schedule,
     };
     let decoded = Token::decode(&token.encode()).unwrap();
-    let (_, steps) = replay(&LostUpdate, &decoded.schedule).unwrap();
-    let last = &steps.last().unwrap().state;
+    let (last, steps) = replay(&LostUpdate, &decoded.schedule).unwrap();
+    assert_eq!(steps.len(), 4);
     let mut raised = Vec::new();
-    LostUpdate.finish(last, &mut raised);
+    LostUpdate.finish(&last, &mut raised);
     assert_eq!(raised, vec!["lost-update"]);
 }
 

@@ -7,7 +7,7 @@ use crate::mm::{Events, Invariant, PageContent, Pfn, Writer};
 use crate::program::{ActorId, Check, Cmd, CompiledOp, HandleId, Program};
 use crate::scenario::op::{GupKind, ReleaseKind};
 use crate::vm::{Kernel, Pte};
-use crate::world::{Handle, Holding, World};
+use crate::world::{Handle, Handles, HeldPage, World};
 
 /// What one step of an op came to.
 enum Outcome {
@@ -27,15 +27,14 @@ pub fn step(
     actor: ActorId,
     ev: &mut Events,
 ) {
-    let state = &world.actors[actor];
+    let mut state = world.actors.get(actor);
     let op = &program.actors[actor].ops[state.pc as usize];
-    let step = state.step;
-    let outcome = run(program, design, world, actor, op, step, ev);
-    mark_dangling(world, ev);
-    let state = &mut world.actors[actor];
+    let outcome = run(program, design, world, actor, op, state.step, ev);
+    world.mark_dangling(&ev.freed);
     match outcome {
         Outcome::Continues => {
             state.step += 1;
+            world.actors.set(actor, state);
             return;
         }
         Outcome::Skipped => {
@@ -51,6 +50,7 @@ pub fn step(
     }
     state.pc += 1;
     state.step = 0;
+    world.actors.set(actor, state);
 }
 
 /// `expect ERRNO`: the op must fail with it; otherwise an errno is only noted.
@@ -78,19 +78,19 @@ fn run(
     ev: &mut Events,
 ) -> Outcome {
     if let Some(h) = op.cmd.uses_handle()
-        && matches!(world.handles[h], Handle::Failed | Handle::Unbound)
+        && matches!(world.handles.state(h), Handle::Failed | Handle::Unbound)
     {
         return Outcome::Skipped;
     }
     let World {
         mem,
-        tasks,
+        vm,
         handles,
         actors,
     } = world;
     let mut k = Kernel {
         mem,
-        tasks,
+        vm,
         design,
         ev,
     };
@@ -155,38 +155,33 @@ fn run(
                     ),
                 }
             } else if step == 0 {
-                actors[actor].fast = k.gup_fast_begin(range, flags, *times).map(Box::new);
-                if actors[actor].fast.is_none() {
+                let grab = k.gup_fast_begin(range, flags, *times);
+                if grab.is_none() {
                     k.ev.note(|| "gup-fast: gave up on the range; the slow path runs next".into());
                 }
+                actors.set_fast(actor, grab.as_ref());
                 return Outcome::Continues;
             } else {
-                let grabbed = actors[actor].fast.take().map(|b| *b);
+                let grabbed = actors.fast(actor);
+                actors.set_fast(actor, None);
                 k.gup_fast_end(range, flags, *times, grabbed)
             };
-            handles[*handle] = if calls == 0 {
-                Handle::Failed
+            if calls == 0 {
+                handles.fail(*handle);
             } else {
-                let holding = match kind {
-                    GupKind::Get => Holding::Refs(GupRefs { pages, calls }),
-                    GupKind::Pin => Holding::Pins(PinnedPages { pages, calls }),
-                };
-                Handle::Held {
-                    holding,
-                    dangling: Vec::new(),
-                }
-            };
+                handles.bind(*handle, calls, &pages);
+            }
             if calls > 0 && calls < *times {
                 k.ev.note(|| format!("{calls} of {times} calls succeeded"));
             }
             done(err.map_or(Ok(()), Err))
         }
         Cmd::Release(how, h, dirty) => {
-            release(&mut k, &mut handles[*h], *how, name(*h), *dirty);
+            release(&mut k, handles, *h, program, *how, *dirty);
             done(Ok(()))
         }
         Cmd::DmaWrite(h, value) => {
-            for pfn in usable_pages(&mut k, &handles[*h], name(*h), "dma-write") {
+            for pfn in usable_pages(&mut k, handles, *h, name(*h), "dma-write") {
                 k.mem.set_content(
                     pfn,
                     PageContent {
@@ -199,7 +194,7 @@ fn run(
             done(Ok(()))
         }
         Cmd::DmaRead(h, want) => {
-            for pfn in usable_pages(&mut k, &handles[*h], name(*h), "dma-read") {
+            for pfn in usable_pages(&mut k, handles, *h, name(*h), "dma-read") {
                 let c = k.mem.content(pfn);
                 if let Some(want) = *want
                     && c.value != want
@@ -244,9 +239,15 @@ fn writer(program: &Program, c: PageContent) -> String {
 
 /// The pages a device may use through a handle: a released handle is a use-after-free, and so
 /// is each page freed under it (skipped).
-fn usable_pages(k: &mut Kernel<'_>, handle: &Handle, name: &str, what: &str) -> Vec<Pfn> {
-    match handle {
-        Handle::Held { holding, dangling } => live_pages(k, holding, dangling, name, what),
+fn usable_pages(
+    k: &mut Kernel<'_>,
+    handles: &Handles,
+    h: HandleId,
+    name: &str,
+    what: &str,
+) -> Vec<Pfn> {
+    match handles.state(h) {
+        Handle::Held { .. } => live_pages(k, handles.pages(h), name, what),
         Handle::Released => {
             k.ev.raise(Invariant::UseAfterFree, || {
                 format!("{what} through handle `{name}` after it was released")
@@ -258,27 +259,19 @@ fn usable_pages(k: &mut Kernel<'_>, handle: &Handle, name: &str, what: &str) -> 
 }
 
 /// The held pages not freed under the handle; reaching a freed one is a use-after-free.
-fn live_pages(
-    k: &mut Kernel<'_>,
-    holding: &Holding,
-    dangling: &[u32],
-    name: &str,
-    what: &str,
-) -> Vec<Pfn> {
-    let pages = holding.pages();
-    if let Some(&i) = dangling.first() {
+fn live_pages(k: &mut Kernel<'_>, pages: &[HeldPage], name: &str, what: &str) -> Vec<Pfn> {
+    if let Some(page) = pages.iter().find(|p| p.dangling) {
         k.ev.raise(Invariant::UseAfterFree, || {
             format!(
                 "{what} through handle `{name}` reaches {}, which was freed",
-                pages[i as usize]
+                page.pfn
             )
         });
     }
     pages
         .iter()
-        .enumerate()
-        .filter(|(i, _)| !dangling.contains(&(*i as u32)))
-        .map(|(_, p)| *p)
+        .filter(|p| !p.dangling)
+        .map(|p| p.pfn)
         .collect()
 }
 
@@ -286,42 +279,52 @@ fn live_pages(
 /// wrong primitive is `bad-release` and does what the kernel's would (a put takes 1 from a
 /// pinned small folio, an unpin takes 1024 from a referenced one). A second release is
 /// `bad-release` and changes nothing.
-fn release(k: &mut Kernel<'_>, handle: &mut Handle, how: ReleaseKind, name: &str, dirty: bool) {
-    let Handle::Held { holding, dangling } = handle else {
-        if *handle == Handle::Released {
+fn release(
+    k: &mut Kernel<'_>,
+    handles: &mut Handles,
+    h: HandleId,
+    program: &Program,
+    how: ReleaseKind,
+    dirty: bool,
+) {
+    let name = program.handles[h].name.as_str();
+    let calls = match handles.state(h) {
+        Handle::Held { calls } => calls,
+        Handle::Released => {
             k.ev.raise(Invariant::BadRelease, || {
                 format!("handle `{name}` released twice")
             });
+            return;
         }
-        return;
+        Handle::Unbound | Handle::Failed => return,
     };
-    let pages = live_pages(k, holding, dangling, name, "release");
+    let held = handles.pages(h);
+    let pages = live_pages(k, held, name, "release");
     if how == ReleaseKind::Unpin {
         // gup_put_folio counts the release before it reaches the freed folio: the vmstat
         // counters stay balanced, so no leak follows from the use-after-free.
-        k.mem
-            .count_pins_released(dangling.len() as u64 * holding.calls());
+        let dangling = held.iter().filter(|p| p.dangling).count() as u64;
+        k.mem.count_pins_released(dangling * calls);
     }
-    let calls = holding.calls();
-    match (how, &*holding) {
-        (ReleaseKind::Put, Holding::Refs(_)) => k.put_page_calls(&pages, calls, dirty),
-        (ReleaseKind::Unpin, Holding::Pins(_)) => k.unpin_user_page_calls(&pages, calls, dirty),
-        (ReleaseKind::Put, Holding::Pins(_)) => {
+    match (how, program.handles[h].kind) {
+        (ReleaseKind::Put, GupKind::Get) => k.put_page_calls(&pages, calls, dirty),
+        (ReleaseKind::Unpin, GupKind::Pin) => k.unpin_user_page_calls(&pages, calls, dirty),
+        (ReleaseKind::Put, GupKind::Pin) => {
             k.ev.raise(Invariant::BadRelease, || format!("put_page on handle `{name}`, which holds pins: the release must be unpin_user_page"));
             k.put_page_calls(&pages, calls, dirty);
         }
-        (ReleaseKind::Unpin, Holding::Refs(_)) => {
+        (ReleaseKind::Unpin, GupKind::Get) => {
             k.ev.raise(Invariant::BadRelease, || format!("unpin_user_page on handle `{name}`, which holds FOLL_GET references: the release must be put_page"));
             k.unpin_user_page_calls(&pages, calls, dirty);
         }
     }
-    *handle = Handle::Released;
+    handles.release(h);
 }
 
 /// Evaluates an assertion; `Err` says what was observed instead.
 fn assertion(
     k: &Kernel<'_>,
-    handles: &[Handle],
+    handles: &Handles,
     check: &Check,
     program: &Program,
 ) -> Result<(), String> {
@@ -383,61 +386,19 @@ fn assertion(
         }),
         Check::SameFrame(h, r) => {
             let name = &program.handles[*h].name;
-            let Handle::Held { holding, .. } = &handles[*h] else {
+            let Handle::Held { .. } = handles.state(*h) else {
                 return Err(format!("handle `{name}` holds nothing now"));
             };
-            for (page, held) in r.pages.clone().zip(holding.pages()) {
+            for (page, held) in r.pages.clone().zip(handles.pages(*h)) {
                 let now = frame_at(r, page)?;
-                if now != *held {
+                let held = held.pfn;
+                if now != held {
                     return Err(format!(
                         "handle `{name}` holds {held} but page {page} maps {now}"
                     ));
                 }
             }
             Ok(())
-        }
-    }
-}
-
-/// Adds to `marked` the indices of `pages` that lie in `freed`, keeping it sorted.
-fn mark(pages: &[Pfn], freed: &std::ops::Range<u32>, marked: &mut Vec<u32>) {
-    for (i, pfn) in pages.iter().enumerate() {
-        if freed.contains(&pfn.0) && !marked.contains(&(i as u32)) {
-            marked.push(i as u32);
-        }
-    }
-    marked.sort_unstable();
-}
-
-/// Marks every reference to a folio freed during the step dangling: PTEs and handle pages
-/// that still name it (only a broken count frees a folio that is still referenced). A frame
-/// allocated again within the same step is left alone.
-fn mark_dangling(world: &mut World, ev: &Events) {
-    for &(head, order) in &ev.freed {
-        if world.mem.in_use(head) {
-            continue;
-        }
-        let freed = head.0..head.0 + (1 << order);
-        for task in &mut world.tasks {
-            for vma in &mut task.mm.vmas {
-                for pte in &mut vma.ptes {
-                    if let Pte::Present { pfn, .. } = *pte
-                        && freed.contains(&pfn.0)
-                    {
-                        *pte = Pte::Dangling { pfn };
-                    }
-                }
-            }
-        }
-        for handle in &mut world.handles {
-            if let Handle::Held { holding, dangling } = handle {
-                mark(holding.pages(), &freed, dangling);
-            }
-        }
-        for actor in &mut world.actors {
-            if let Some(grab) = &mut actor.fast {
-                mark(&grab.pages, &freed, &mut grab.freed);
-            }
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The kernel model as the explorer sees it, and checking a program under a design.
 
-use biopin_explore::{Bounds, Exploration, Model, Outcome, Stats, Strategy, Token, explore};
+use biopin_explore::{
+    Bounds, Exploration, Journaled, Model, Outcome, Stats, Strategy, Token, explore,
+};
 
 use crate::check::end_state;
 use crate::design::Design;
@@ -9,6 +11,21 @@ use crate::mm::{Events, Invariant};
 use crate::program::{ActorId, Program, STEP_TABLE_VERSION};
 use crate::scenario::Verdict;
 use crate::world::{Handle, World};
+
+/// A step the explorer can take (DESIGN.md §2): the next step of an actor, or a pending
+/// device item (a bio's transfer or completion, deferred work; these arrive with the block
+/// layer).
+///
+/// Encoded in schedules and tokens as the actor's index, or `actors.len() + k` for the k-th
+/// pending device item in submission order; the enabled list is ordered the same way (actors
+/// by index, then device items), so "the least schedule" compares encoded actions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    /// The next step of this actor.
+    Actor(ActorId),
+    /// The k-th pending device item, in submission order.
+    Device(u32),
+}
 
 /// A program under one design, explorable.
 #[derive(Clone, Copy, Debug)]
@@ -25,14 +42,15 @@ impl<'p> KernelModel<'p> {
         KernelModel { program, design }
     }
 
-    /// The actors that can take a step, in order (DESIGN.md §2): the prologue alone until it
-    /// is done, then every actor not done and not waiting for a handle another actor binds,
-    /// then the epilogue alone.
-    pub fn enabled(&self, world: &World, out: &mut Vec<ActorId>) {
+    /// The steps that can be taken, in order (DESIGN.md §2): the prologue alone until it is
+    /// done, then every actor not done and not waiting for a handle another actor binds, then
+    /// the epilogue alone. No device work is modelled yet, so no [`Action::Device`] is ever
+    /// enabled.
+    pub fn enabled(&self, world: &World, out: &mut Vec<Action>) {
         let p = self.program;
         let last = p.actors.len() - 1;
         if !world.done(p, 0) {
-            out.push(0);
+            out.push(Action::Actor(0));
             return;
         }
         let mut unfinished = false;
@@ -41,24 +59,25 @@ impl<'p> KernelModel<'p> {
                 continue;
             }
             unfinished = true;
-            let op = &p.actors[a].ops[world.actors[a].pc as usize];
+            let op = &p.actors[a].ops[world.actors.get(a).pc as usize];
             let waiting = op
                 .waits_for
-                .is_some_and(|h| world.handles[h] == Handle::Unbound);
+                .is_some_and(|h| world.handles.state(h) == Handle::Unbound);
             if !waiting {
-                out.push(a);
+                out.push(Action::Actor(a));
             }
         }
         if !unfinished && !world.done(p, last) {
-            out.push(last);
+            out.push(Action::Actor(last));
         }
     }
 
-    /// Runs one step of `actor` on a copy of `world`.
-    pub fn step(&self, world: &World, actor: ActorId, ev: &mut Events) -> World {
-        let mut next = world.clone();
-        exec::step(self.program, &self.design, &mut next, actor, ev);
-        next
+    /// Takes one enabled step in `world`, in place, recording what it raises in `ev`.
+    pub fn step(&self, world: &mut World, action: Action, ev: &mut Events) {
+        match action {
+            Action::Actor(actor) => exec::step(self.program, &self.design, world, actor, ev),
+            Action::Device(k) => unreachable!("device item {k} taken, but none is ever enabled"),
+        }
     }
 
     /// The end of a path: the end-state checks if every actor is done, else `deadlock`.
@@ -88,22 +107,30 @@ fn push_unique(raised: &mut Vec<Invariant>, ev: &Events) {
 
 impl Model for KernelModel<'_> {
     type State = World;
-    type Action = ActorId;
+    type Action = Action;
     type Property = Invariant;
 
     fn init_state(&self) -> World {
         World::new(self.program)
     }
 
-    fn actions(&self, state: &World, actions: &mut Vec<ActorId>) {
+    fn actions(&self, state: &World, actions: &mut Vec<Action>) {
         self.enabled(state, actions);
     }
 
-    fn next_state(&self, state: &World, action: ActorId, raised: &mut Vec<Invariant>) -> World {
+    fn apply(&self, state: &mut World, action: Action, raised: &mut Vec<Invariant>) {
         let mut ev = Events::quiet();
-        let next = self.step(state, action, &mut ev);
+        state.checkpoint();
+        self.step(state, action, &mut ev);
         push_unique(raised, &ev);
-        next
+    }
+
+    fn undo(&self, state: &mut World) {
+        state.rollback();
+    }
+
+    fn fingerprint(&self, state: &World) -> u64 {
+        state.fingerprint()
     }
 
     fn finish(&self, state: &World, raised: &mut Vec<Invariant>) {
@@ -112,12 +139,20 @@ impl Model for KernelModel<'_> {
         push_unique(raised, &ev);
     }
 
-    fn encode_action(&self, action: ActorId) -> u32 {
-        action as u32
+    fn encode_action(&self, action: Action) -> u32 {
+        match action {
+            Action::Actor(a) => a as u32,
+            Action::Device(k) => self.program.actors.len() as u32 + k,
+        }
     }
 
-    fn decode_action(&self, code: u32) -> Option<ActorId> {
-        ((code as usize) < self.program.actors.len()).then_some(code as usize)
+    fn decode_action(&self, code: u32) -> Option<Action> {
+        let actors = self.program.actors.len() as u32;
+        Some(if code < actors {
+            Action::Actor(code as usize)
+        } else {
+            Action::Device(code - actors)
+        })
     }
 }
 
@@ -126,7 +161,7 @@ impl Model for KernelModel<'_> {
 pub struct Found {
     /// The invariant.
     pub id: Invariant,
-    /// Actor indices, one per step.
+    /// Encoded actions ([`Action`]), one per step.
     pub schedule: Vec<u32>,
     /// Raised by the end-of-path checks rather than by the last step.
     pub at_end: bool,
@@ -203,7 +238,7 @@ pub fn check(
     let found: Vec<Found> = discoveries
         .into_iter()
         .map(|(id, d)| {
-            let schedule: Vec<u32> = d.path.iter().map(|&a| a as u32).collect();
+            let schedule: Vec<u32> = d.path.iter().map(|&a| model.encode_action(a)).collect();
             Found {
                 id,
                 token: token(program, &design, schedule.clone()),

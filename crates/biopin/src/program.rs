@@ -124,6 +124,16 @@ impl Cmd {
         }
     }
 
+    /// Pages a GUP-fast op reads between its two steps (0 for any other op).
+    pub fn fast_pages(&self) -> u32 {
+        match self {
+            Cmd::Gup {
+                fast: true, range, ..
+            } => range.pages.len() as u32,
+            _ => 0,
+        }
+    }
+
     /// The handle the op names without binding it, if any.
     pub fn uses_handle(&self) -> Option<HandleId> {
         match self {

@@ -3,16 +3,17 @@
 
 use std::fmt;
 
-use biopin_explore::{Model, Token, TokenError};
+use biopin_explore::{Journaled, Model, Token, TokenError};
 use thiserror::Error;
 
 use crate::design::{Design, DesignError};
 use crate::mm::{Events, Frame, Invariant, MemMap, PageContent, PageFlags, Pfn, Writer};
-use crate::model::KernelModel;
-use crate::program::{Program, STEP_TABLE_VERSION};
+use crate::model::{Action, KernelModel};
+use crate::program::{HandleId, Program, STEP_TABLE_VERSION};
 use crate::scenario::Verdict;
+use crate::scenario::op::GupKind;
 use crate::vm::Pte;
-use crate::world::{Handle, Holding, World};
+use crate::world::{Handle, World};
 
 /// One replayed step.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,17 +112,22 @@ pub fn replay_token(program: &Program, token: &str) -> Result<Trace, ReplayError
     replay(program, design, &token.schedule)
 }
 
-/// Replays `schedule` (actor indices) under `design`, describing every step.
+/// Replays `schedule` (encoded actions) under `design`, describing every step.
 pub fn replay(program: &Program, design: Design, schedule: &[u32]) -> Result<Trace, ReplayError> {
     let model = KernelModel::new(program, design);
     // The explorer's replay checks that every step is enabled; this one re-runs it with a
-    // detailed record.
+    // detailed record, reading what each step changed off the world's undo log.
     biopin_explore::replay(&model, schedule)?;
     let mut world = model.init_state();
     let mut steps = Vec::new();
     for &code in schedule {
-        let actor = code as usize;
-        let state = &world.actors[actor];
+        let action = model
+            .decode_action(code)
+            .expect("checked by the replay above");
+        let Action::Actor(actor) = action else {
+            unreachable!("no device item is ever enabled");
+        };
+        let state = world.actors.get(actor);
         let def = &program.actors[actor];
         let op = &def.ops[state.pc as usize];
         let names = op.cmd.steps();
@@ -136,16 +142,17 @@ pub fn replay(program: &Program, design: Design, schedule: &[u32]) -> Result<Tra
             names[0].to_owned()
         };
         let mut ev = Events::detailed();
-        let next = model.step(&world, actor, &mut ev);
+        world.checkpoint();
+        model.step(&mut world, action, &mut ev);
         steps.push(TraceStep {
             actor: def.name.clone(),
             op: op.text.clone(),
             step,
-            changes: diff(program, &world, &next),
+            changes: changes(program, &world),
             notes: std::mem::take(&mut ev.notes),
             raised: std::mem::take(&mut ev.raised),
         });
-        world = next;
+        world.commit();
     }
     let mut enabled = Vec::new();
     model.enabled(&world, &mut enabled);
@@ -226,21 +233,23 @@ fn pte_text(pte: &Pte) -> String {
     }
 }
 
-fn handle_text(h: &Handle) -> String {
-    match h {
+fn handle_text(program: &Program, world: &World, h: HandleId) -> String {
+    match world.handles.state(h) {
         Handle::Unbound => "unbound".into(),
         Handle::Failed => "bind failed".into(),
         Handle::Released => "released".into(),
-        Handle::Held { holding, dangling } => {
-            let (what, calls) = match holding {
-                Holding::Refs(r) => ("reference", r.calls),
-                Holding::Pins(p) => ("pin", p.calls),
+        Handle::Held { calls } => {
+            let what = match program.handles[h].kind {
+                GupKind::Get => "reference",
+                GupKind::Pin => "pin",
             };
-            let pages: Vec<String> = holding.pages().iter().map(|p| p.0.to_string()).collect();
-            let freed = if dangling.is_empty() {
+            let held = world.handles.pages(h);
+            let pages: Vec<String> = held.iter().map(|p| p.pfn.0.to_string()).collect();
+            let dangling = held.iter().filter(|p| p.dangling).count();
+            let freed = if dangling == 0 {
                 String::new()
             } else {
-                format!(", {} freed under it", dangling.len())
+                format!(", {dangling} freed under it")
             };
             format!(
                 "holds {calls} {what}{} on pfn {}{freed}",
@@ -251,48 +260,54 @@ fn handle_text(h: &Handle) -> String {
     }
 }
 
-/// What changed between two worlds, in words, in a fixed order.
-pub fn diff(program: &Program, a: &World, b: &World) -> Vec<String> {
+/// What the step just taken changed in `world`, in words, in a fixed order (tasks and their
+/// VMAs and PTEs, frames and their contents, the vmstat counters, handles), read off the
+/// world's undo log since the step's checkpoint.
+pub fn changes(program: &Program, world: &World) -> Vec<String> {
     let mut out = Vec::new();
-    for (t, (ta, tb)) in a.tasks.iter().zip(&b.tasks).enumerate() {
-        let pname = &program.processes[t].name;
-        if ta.alive != tb.alive {
+    let vm = world.vm.changed_since_checkpoint();
+    for (t, p) in program.processes.iter().enumerate() {
+        let pname = &p.name;
+        if let Some(&(_, old)) = vm.tasks.iter().find(|&&(u, _)| u == t)
+            && old.alive != world.vm.task(t).alive
+        {
             out.push(format!("task {pname}: exited"));
         }
-        for (v, (va, vb)) in ta.mm.vmas.iter().zip(&tb.mm.vmas).enumerate() {
-            let vname = &program.processes[t].vmas[v].name;
-            if va.mapped != vb.mapped {
-                out.push(format!("{pname}:{vname}: unmapped"));
-            }
-            if va.prot != vb.prot {
-                out.push(format!(
-                    "{pname}:{vname}: prot {} → {}",
-                    va.prot.name(),
-                    vb.prot.name()
-                ));
-            }
-            for (i, (pa, pb)) in va.ptes.iter().zip(&vb.ptes).enumerate() {
-                if pa != pb {
+        for (v, spec) in p.vmas.iter().enumerate() {
+            let vname = &spec.name;
+            if let Some(&(_, _, va)) = vm.vmas.iter().find(|&&(u, w, _)| (u, w) == (t, v)) {
+                let vb = world.vm.vma(t, v);
+                if va.mapped != vb.mapped {
+                    out.push(format!("{pname}:{vname}: unmapped"));
+                }
+                if va.prot != vb.prot {
                     out.push(format!(
-                        "{pname}:{vname}[{i}]: PTE {} → {}",
-                        pte_text(pa),
-                        pte_text(pb)
+                        "{pname}:{vname}: prot {} → {}",
+                        va.prot.name(),
+                        vb.prot.name()
                     ));
                 }
             }
+            for &(_, _, i, pa) in vm.ptes.iter().filter(|&&(u, w, _, _)| (u, w) == (t, v)) {
+                out.push(format!(
+                    "{pname}:{vname}[{i}]: PTE {} → {}",
+                    pte_text(&pa),
+                    pte_text(&world.vm.pte(t, v, i))
+                ));
+            }
         }
     }
-    let (fa, fb) = (a.mem.frames(), b.mem.frames());
-    for (i, (x, y)) in fa.iter().zip(fb).enumerate() {
-        let pfn = Pfn(i as u32);
+    let mem = &world.mem;
+    for (pfn, x, ca) in mem.changed_since_checkpoint() {
+        let y = mem.frame(pfn);
         if x != y
             && !(y.flags.contains(PageFlags::TAIL)
                 && x.flags.contains(PageFlags::IN_USE) != y.flags.contains(PageFlags::IN_USE))
         {
-            out.push(frame_changes(&b.mem, pfn, x, y));
+            out.push(frame_changes(mem, pfn, &x, &y));
         }
-        let (ca, cb) = (a.mem.content(pfn), b.mem.content(pfn));
-        if ca != cb && b.mem.in_use(pfn) {
+        let cb = mem.content(pfn);
+        if ca != cb && mem.in_use(pfn) {
             out.push(format!(
                 "{pfn}: holds {} → {}",
                 content_text(program, ca),
@@ -300,7 +315,7 @@ pub fn diff(program: &Program, a: &World, b: &World) -> Vec<String> {
             ));
         }
     }
-    let (sa, sb) = (a.mem.vmstat(), b.mem.vmstat());
+    let (sa, sb) = (mem.vmstat_at_checkpoint(), mem.vmstat());
     if sa.nr_foll_pin_acquired != sb.nr_foll_pin_acquired {
         out.push(format!(
             "nr_foll_pin_acquired {} → {}",
@@ -313,14 +328,12 @@ pub fn diff(program: &Program, a: &World, b: &World) -> Vec<String> {
             sa.nr_foll_pin_released, sb.nr_foll_pin_released
         ));
     }
-    for (h, (ha, hb)) in a.handles.iter().zip(&b.handles).enumerate() {
-        if ha != hb {
-            out.push(format!(
-                "handle {}: {}",
-                program.handles[h].name,
-                handle_text(hb)
-            ));
-        }
+    for h in world.handles.changed_since_checkpoint() {
+        out.push(format!(
+            "handle {}: {}",
+            program.handles[h].name,
+            handle_text(program, world, h)
+        ));
     }
     out
 }

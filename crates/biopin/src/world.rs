@@ -1,66 +1,345 @@
-//! The mutable state of one run: frames, tasks, handles and each actor's place. Only the
-//! world is hashed and compared (DESIGN.md §2).
+//! The mutable state of one run: frames, address spaces, handles and each actor's place. Only
+//! the world is fingerprinted and compared (DESIGN.md §2), and it is written only through
+//! [`biopin_explore::Table`]s ([`crate::state`] lists them), so that the explorer can
+//! fingerprint a step by what it wrote and undo it in place.
 
-use crate::gup::{FastGup, GupRefs, PinnedPages};
+use biopin_explore::{Journaled, Record, Table, journaled};
+
+use crate::gup::FastGup;
 use crate::mm::{MemMap, Pfn};
-use crate::program::Program;
-use crate::vm::{Mm, Task, Vma};
+use crate::program::{ActorId, HandleId, Program};
+use crate::state::TableId;
+use crate::vm::{Pte, Vm, VmaShape};
 
-/// What a handle holds.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Holding {
-    /// References from `get`.
-    Refs(GupRefs),
-    /// Pins from `pin`.
-    Pins(PinnedPages),
-}
-
-impl Holding {
-    /// The pages held.
-    pub fn pages(&self) -> &[Pfn] {
-        match self {
-            Holding::Refs(r) => &r.pages,
-            Holding::Pins(p) => &p.pages,
-        }
-    }
-
-    /// How many calls took them.
-    pub fn calls(&self) -> u64 {
-        match self {
-            Holding::Refs(r) => r.calls,
-            Holding::Pins(p) => p.calls,
-        }
-    }
-}
-
-/// A handle's life cycle (DESIGN.md §5): unbound, held or released; or its bind failed.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// A handle's life cycle (DESIGN.md §5): unbound, held or released; or its bind failed. What
+/// it holds (references or pins) is its op's kind, in the program.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Handle {
     /// Its op has not run.
+    #[default]
     Unbound,
     /// Its op took nothing (every call failed): steps naming it are skipped.
     Failed,
-    /// It holds what its op took.
+    /// It holds what its op took: each of its pages `calls` times.
     Held {
-        /// What it holds.
-        holding: Holding,
-        /// Indices of held pages whose folio was freed under the handle (a broken count):
-        /// using them is a use-after-free.
-        dangling: Vec<u32>,
+        /// How many successful calls took the pages.
+        calls: u64,
     },
     /// It was released.
     Released,
 }
 
+impl Record for Handle {
+    fn pack(self) -> u128 {
+        match self {
+            Handle::Unbound => 0,
+            Handle::Failed => 1,
+            Handle::Held { calls } => 2 | u128::from(calls) << 2,
+            Handle::Released => 3,
+        }
+    }
+}
+
+/// One page a held handle covers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeldPage {
+    /// The frame the address resolved to.
+    pub pfn: Pfn,
+    /// Its folio was freed under the handle (a broken count): using it is a use-after-free.
+    pub dangling: bool,
+}
+
+impl Record for HeldPage {
+    fn pack(self) -> u128 {
+        u128::from(self.pfn.0) | u128::from(self.dangling) << 32
+    }
+}
+
 /// Where an actor is.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ActorState {
     /// The op it runs next.
     pub pc: u32,
     /// The step of that op it runs next.
     pub step: u8,
-    /// GUP-fast's first half, between its two steps.
-    pub fast: Option<Box<FastGup>>,
+}
+
+impl Record for ActorState {
+    fn pack(self) -> u128 {
+        u128::from(self.pc) | u128::from(self.step) << 32
+    }
+}
+
+/// The fixed part of an actor's GUP-fast between its two steps ([`FastGup`] without its
+/// pages).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct FastHeader {
+    active: bool,
+    refused: bool,
+    seq: u32,
+    /// Pages read (the op's range).
+    len: u32,
+    calls: u64,
+}
+
+impl Record for FastHeader {
+    fn pack(self) -> u128 {
+        u128::from(self.active)
+            | u128::from(self.refused) << 1
+            | u128::from(self.seq) << 2
+            | u128::from(self.len) << 34
+            | u128::from(self.calls) << 64
+    }
+}
+
+/// One PTE an actor's GUP-fast read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct FastPage {
+    pte: Pte,
+    freed: bool,
+}
+
+impl Record for FastPage {
+    fn pack(self) -> u128 {
+        self.pte.pack() | u128::from(self.freed) << 64
+    }
+}
+
+/// Every handle's state and pages.
+///
+/// # Invariants
+///
+/// Handle `h`'s pages are `pages[base[h]..base[h + 1]]`, as many as its op's range covers;
+/// they are default unless the handle is held.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handles {
+    state: Table<Handle>,
+    pages: Table<HeldPage>,
+    base: Vec<u32>,
+}
+
+journaled!(Handles { state, pages });
+
+impl Handles {
+    fn new(program: &Program) -> Handles {
+        let base = offsets(program.handles.iter().map(|h| h.pages));
+        Handles {
+            state: Table::new(TableId::Handles.id(), program.handles.len()),
+            pages: Table::new(TableId::HandlePages.id(), *base.last().unwrap() as usize),
+            base,
+        }
+    }
+
+    /// A handle's state.
+    #[inline]
+    pub fn state(&self, h: HandleId) -> Handle {
+        self.state.get(h)
+    }
+
+    /// The pages a handle holds (default records unless it is held).
+    pub fn pages(&self, h: HandleId) -> &[HeldPage] {
+        &self.pages.as_slice()[self.base[h] as usize..self.base[h + 1] as usize]
+    }
+
+    /// The handles whose state or pages changed since the latest checkpoint, in order.
+    pub fn changed_since_checkpoint(&self) -> Vec<HandleId> {
+        let mut out: Vec<HandleId> = self.state.changed().iter().map(|&(h, _)| h).collect();
+        for (slot, _) in self.pages.changed() {
+            out.push(self.base.partition_point(|&b| b as usize <= slot) - 1);
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The handle took `pages`, `calls` times each.
+    pub(crate) fn bind(&mut self, h: HandleId, calls: u64, pages: &[Pfn]) {
+        debug_assert_eq!(pages.len(), self.pages(h).len());
+        self.state.set(h, Handle::Held { calls });
+        for (i, &pfn) in pages.iter().enumerate() {
+            let slot = self.base[h] as usize + i;
+            self.pages.set(
+                slot,
+                HeldPage {
+                    pfn,
+                    dangling: false,
+                },
+            );
+        }
+    }
+
+    /// The handle's op took nothing.
+    pub(crate) fn fail(&mut self, h: HandleId) {
+        self.state.set(h, Handle::Failed);
+    }
+
+    /// The handle was released: it holds nothing any more.
+    pub(crate) fn release(&mut self, h: HandleId) {
+        self.state.set(h, Handle::Released);
+        for slot in self.base[h]..self.base[h + 1] {
+            self.pages.set(slot as usize, HeldPage::default());
+        }
+    }
+
+    /// Marks every held page in `freed` dangling.
+    fn mark_dangling(&mut self, freed: &std::ops::Range<u32>) {
+        for h in 0..self.state.len() {
+            if !matches!(self.state.get(h), Handle::Held { .. }) {
+                continue;
+            }
+            for slot in self.base[h] as usize..self.base[h + 1] as usize {
+                let page = self.pages.get(slot);
+                if freed.contains(&page.pfn.0) && !page.dangling {
+                    self.pages.set(
+                        slot,
+                        HeldPage {
+                            dangling: true,
+                            ..page
+                        },
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Every actor's place, and its GUP-fast between the two steps.
+///
+/// # Invariants
+///
+/// Actor `a`'s GUP-fast pages are `fast_pages[base[a]..base[a + 1]]`, as many as its largest
+/// fast op covers; header and pages are default unless a GUP-fast is between its steps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actors {
+    state: Table<ActorState>,
+    fast: Table<FastHeader>,
+    fast_pages: Table<FastPage>,
+    base: Vec<u32>,
+}
+
+journaled!(Actors {
+    state,
+    fast,
+    fast_pages
+});
+
+impl Actors {
+    fn new(program: &Program) -> Actors {
+        let base = offsets(program.actors.iter().map(|a| {
+            a.ops
+                .iter()
+                .map(|op| op.cmd.fast_pages())
+                .max()
+                .unwrap_or(0)
+        }));
+        Actors {
+            state: Table::new(TableId::Actors.id(), program.actors.len()),
+            fast: Table::new(TableId::FastGup.id(), program.actors.len()),
+            fast_pages: Table::new(TableId::FastPages.id(), *base.last().unwrap() as usize),
+            base,
+        }
+    }
+
+    /// Where an actor is.
+    #[inline]
+    pub fn get(&self, a: ActorId) -> ActorState {
+        self.state.get(a)
+    }
+
+    pub(crate) fn set(&mut self, a: ActorId, state: ActorState) {
+        self.state.set(a, state);
+    }
+
+    /// The actor's GUP-fast between its two steps, if one is.
+    pub fn fast(&self, a: ActorId) -> Option<FastGup> {
+        let header = self.fast.get(a);
+        if !header.active {
+            return None;
+        }
+        let pages = &self.fast_pages.as_slice()[self.base[a] as usize..][..header.len as usize];
+        Some(FastGup {
+            seq: header.seq,
+            ptes: pages.iter().map(|p| p.pte).collect(),
+            pages: pages
+                .iter()
+                .map(|p| match p.pte {
+                    Pte::Present { pfn, .. } => pfn,
+                    _ => unreachable!("GUP-fast keeps only present PTEs"),
+                })
+                .collect(),
+            calls: header.calls,
+            refused: header.refused,
+            freed: (0..pages.len() as u32)
+                .filter(|&i| pages[i as usize].freed)
+                .collect(),
+        })
+    }
+
+    /// Keeps (or, with `None`, clears) the actor's GUP-fast between its two steps.
+    pub(crate) fn set_fast(&mut self, a: ActorId, grab: Option<&FastGup>) {
+        let base = self.base[a] as usize;
+        let old = self.fast.get(a).len as usize;
+        for slot in base..base + old {
+            self.fast_pages.set(slot, FastPage::default());
+        }
+        let Some(g) = grab else {
+            self.fast.set(a, FastHeader::default());
+            return;
+        };
+        self.fast.set(
+            a,
+            FastHeader {
+                active: true,
+                refused: g.refused,
+                seq: g.seq,
+                len: g.ptes.len() as u32,
+                calls: g.calls,
+            },
+        );
+        for (i, &pte) in g.ptes.iter().enumerate() {
+            self.fast_pages.set(
+                base + i,
+                FastPage {
+                    pte,
+                    freed: g.freed.contains(&(i as u32)),
+                },
+            );
+        }
+    }
+
+    /// Marks every grabbed page in `freed` as freed under its GUP-fast.
+    fn mark_freed(&mut self, freed: &std::ops::Range<u32>) {
+        for a in 0..self.fast.len() {
+            if !self.fast.get(a).active {
+                continue;
+            }
+            let base = self.base[a] as usize;
+            for slot in base..base + self.fast.get(a).len as usize {
+                let page = self.fast_pages.get(slot);
+                if let Pte::Present { pfn, .. } = page.pte
+                    && freed.contains(&pfn.0)
+                    && !page.freed
+                {
+                    self.fast_pages.set(
+                        slot,
+                        FastPage {
+                            freed: true,
+                            ..page
+                        },
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Running offsets: `[0, n0, n0 + n1, …]`.
+fn offsets(sizes: impl Iterator<Item = u32>) -> Vec<u32> {
+    let mut out = vec![0];
+    for n in sizes {
+        out.push(out.last().unwrap() + n);
+    }
+    out
 }
 
 /// Everything that changes during a run.
@@ -68,54 +347,102 @@ pub struct ActorState {
 /// # Invariants
 ///
 /// `handles` and `actors` have one entry per handle and actor of the program the world was
-/// made for, in its order; `tasks` one per process.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// made for, in its order; `vm` one task per process.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct World {
     /// Page frames.
     pub mem: MemMap,
-    /// Tasks, in the scenario's order.
-    pub tasks: Vec<Task>,
+    /// Every task's address space.
+    pub vm: Vm,
     /// Handles, in the program's order.
-    pub handles: Vec<Handle>,
+    pub handles: Handles,
     /// Actors, in the program's order (prologue first, epilogue last).
-    pub actors: Vec<ActorState>,
+    pub actors: Actors,
 }
+
+journaled!(World {
+    mem,
+    vm,
+    handles,
+    actors
+});
 
 impl World {
     /// The initial world of `program`: every frame free, every VMA unpopulated.
     pub fn new(program: &Program) -> World {
-        let tasks = program
+        let tasks: Vec<Vec<VmaShape>> = program
             .processes
             .iter()
-            .map(|p| Task {
-                alive: true,
-                mm: Mm {
-                    vmas: p
-                        .vmas
-                        .iter()
-                        .map(|v| {
-                            let order = if v.huge {
-                                v.pages.trailing_zeros() as u8
-                            } else {
-                                0
-                            };
-                            Vma::new(v.kind, v.pages, v.prot, order)
-                        })
-                        .collect(),
-                    write_protect_seq: 0,
-                },
+            .map(|p| {
+                p.vmas
+                    .iter()
+                    .map(|v| VmaShape {
+                        kind: v.kind,
+                        pages: v.pages,
+                        prot: v.prot,
+                        order: if v.huge {
+                            v.pages.trailing_zeros() as u8
+                        } else {
+                            0
+                        },
+                    })
+                    .collect()
             })
             .collect();
-        World {
+        let mut world = World {
             mem: MemMap::new(program.machine.frames, program.machine.movable),
-            tasks,
-            handles: vec![Handle::Unbound; program.handles.len()],
-            actors: vec![ActorState::default(); program.actors.len()],
-        }
+            vm: Vm::new(&tasks),
+            handles: Handles::new(program),
+            actors: Actors::new(program),
+        };
+        world.commit();
+        world
     }
 
     /// Whether the actor has run all its ops.
-    pub fn done(&self, program: &Program, actor: usize) -> bool {
-        self.actors[actor].pc as usize >= program.actors[actor].ops.len()
+    pub fn done(&self, program: &Program, actor: ActorId) -> bool {
+        self.actors.get(actor).pc as usize >= program.actors[actor].ops.len()
+    }
+
+    /// Marks every reference to a folio freed during the step dangling: PTEs, handle pages and
+    /// GUP-fast grabs that still name it (only a broken count frees a folio that is still
+    /// referenced). A frame allocated again within the same step is left alone.
+    pub(crate) fn mark_dangling(&mut self, freed: &[(Pfn, u8)]) {
+        for &(head, order) in freed {
+            if self.mem.in_use(head) {
+                continue;
+            }
+            let range = head.0..head.0 + (1 << order);
+            for slot in 0..self.vm.all_ptes().len() {
+                if let Pte::Present { pfn, .. } = self.vm.all_ptes()[slot]
+                    && range.contains(&pfn.0)
+                {
+                    self.vm.set_pte_slot(slot, Pte::Dangling { pfn });
+                }
+            }
+            self.handles.mark_dangling(&range);
+            self.actors.mark_freed(&range);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_is_distinct() {
+        let program = crate::scenario::ScenarioBuilder::new("t")
+            .process("app", |p| p.anon("buf", 1))
+            .actor("a", ["store app:buf[0] 1"])
+            .build()
+            .unwrap();
+        let mut ids = Vec::new();
+        World::new(&program).table_ids(&mut ids);
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), ids.len(), "table ids {ids:?}");
+        assert_eq!(ids.len(), 11, "a table was added: list it in crate::state");
     }
 }

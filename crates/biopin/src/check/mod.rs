@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use crate::design::{Design, ZeroPagePin};
 use crate::mm::{Events, GUP_PIN_COUNTING_BIAS, Invariant, PageFlags, Pfn};
 use crate::program::Program;
+use crate::scenario::op::GupKind;
 use crate::vm::Pte;
-use crate::world::{Handle, Holding, World};
+use crate::world::{Handle, World};
 
 /// What the owners of a folio account for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -27,22 +28,18 @@ struct Owed {
 pub fn end_state(program: &Program, design: &Design, world: &World, ev: &mut Events) {
     let mem = &world.mem;
     let mut owed: BTreeMap<Pfn, Owed> = BTreeMap::new();
-    for task in &world.tasks {
-        for vma in &task.mm.vmas {
-            for pte in &vma.ptes {
-                if let Pte::Present { pfn, .. } = *pte
-                    && !mem.is_zero_page(pfn)
-                    && mem.in_use(pfn)
-                {
-                    owed.entry(mem.folio(pfn)).or_default().ptes += 1;
-                }
-            }
+    for &pte in world.vm.all_ptes() {
+        if let Pte::Present { pfn, .. } = pte
+            && !mem.is_zero_page(pfn)
+            && mem.in_use(pfn)
+        {
+            owed.entry(mem.folio(pfn)).or_default().ptes += 1;
         }
     }
     let skip_zero = design.zero_page_pin == ZeroPagePin::Skip;
     let mut outstanding_pins: i128 = 0;
-    for (h, handle) in world.handles.iter().enumerate() {
-        let Handle::Held { holding, dangling } = handle else {
+    for h in 0..program.handles.len() {
+        let Handle::Held { calls } = world.handles.state(h) else {
             continue;
         };
         ev.raise(Invariant::Leak, || {
@@ -51,17 +48,18 @@ pub fn end_state(program: &Program, design: &Design, world: &World, ev: &mut Eve
                 program.handles[h].name
             )
         });
-        let calls = i128::from(holding.calls());
-        for (i, &pfn) in holding.pages().iter().enumerate() {
-            if dangling.contains(&(i as u32)) {
+        let calls = i128::from(calls);
+        for page in world.handles.pages(h) {
+            if page.dangling {
                 continue;
             }
+            let pfn = page.pfn;
             let head = mem.folio(pfn);
             let o = owed.entry(head).or_default();
-            match holding {
-                Holding::Refs(_) => o.handles += calls,
-                Holding::Pins(_) if skip_zero && mem.is_zero_page(pfn) => {}
-                Holding::Pins(_) => {
+            match program.handles[h].kind {
+                GupKind::Get => o.handles += calls,
+                GupKind::Pin if skip_zero && mem.is_zero_page(pfn) => {}
+                GupKind::Pin => {
                     outstanding_pins += calls;
                     if mem.folio_has_pincount(pfn) {
                         o.handles += calls;
@@ -73,11 +71,11 @@ pub fn end_state(program: &Program, design: &Design, world: &World, ev: &mut Eve
             }
         }
     }
-    for (i, frame) in mem.frames().iter().enumerate() {
+    for head in mem.used_frames() {
+        let frame = mem.frame(head);
         if !frame.flags.contains(PageFlags::IN_USE) || frame.flags.contains(PageFlags::TAIL) {
             continue;
         }
-        let head = Pfn(i as u32);
         let o = owed.get(&head).copied().unwrap_or_default();
         let base = i128::from(mem.is_zero_page(head));
         let expected = o.ptes + o.handles + base;

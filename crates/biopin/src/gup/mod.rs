@@ -38,7 +38,7 @@ bitflags! {
 }
 
 /// Pages of a VMA a GUP call covers.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserRange {
     /// The task whose address space is walked.
     pub task: TaskId,
@@ -49,7 +49,7 @@ pub struct UserRange {
 }
 
 /// References taken with FOLL_GET (`get_user_pages`): released with `put_page`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GupRefs {
     /// The page each covered address resolved to.
     pub pages: Vec<Pfn>,
@@ -58,7 +58,7 @@ pub struct GupRefs {
 }
 
 /// Pins taken with FOLL_PIN (`pin_user_pages`): released with `unpin_user_page(s)`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PinnedPages {
     /// The page each covered address resolved to.
     pub pages: Vec<Pfn>,
@@ -76,7 +76,7 @@ pub struct Gupped<T> {
 }
 
 /// GUP-fast's first half: what it sampled and grabbed without locks, to be rechecked.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FastGup {
     /// `write_protect_seq` as sampled.
     pub seq: u32,
@@ -416,7 +416,7 @@ impl Kernel<'_> {
             ref pages,
         } = *range;
         self.vma(task, vma)?;
-        let seq = self.tasks[task].mm.write_protect_seq;
+        let seq = self.vm.task(task).write_protect_seq;
         if self.fast_checks_seq(flags) && seq % 2 == 1 {
             return None;
         }
@@ -483,7 +483,7 @@ impl Kernel<'_> {
                     .clone()
                     .zip(&g.ptes)
                     .all(|(page, pte)| self.pte(task, vma, page) == *pte)
-                && (!self.fast_checks_seq(flags) || self.tasks[task].mm.write_protect_seq == g.seq);
+                && (!self.fast_checks_seq(flags) || self.vm.task(task).write_protect_seq == g.seq);
             if same {
                 return (g.pages, g.calls, g.refused.then_some(Errno::ENOMEM));
             }

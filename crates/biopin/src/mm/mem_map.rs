@@ -1,11 +1,14 @@
 //! The frame table (the kernel's `mem_map`), the page allocator (mm/page_alloc.c) and folio
 //! reference counting (include/linux/mm.h, page_ref.h).
 
-use std::hash::{Hash, Hasher};
+use std::ops::Range;
+
+use biopin_explore::{Cached, Record, Table, journaled};
 
 use super::page::{Frame, GUP_PIN_COUNTING_BIAS, PageContent, PageFlags, Pfn, Zone};
 use super::page_ref::{Subtracted, add_repeated, sub_repeated};
 use super::violation::{Events, Invariant};
+use crate::state::TableId;
 
 /// Where an allocation may come from (the zone part of a GFP mask).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,12 +23,31 @@ pub enum Gfp {
 
 /// The node's vmstat pin counters (include/linux/mmzone.h `NR_FOLL_PIN_ACQUIRED`,
 /// `NR_FOLL_PIN_RELEASED`), counted per subpage.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VmStat {
     /// `nr_foll_pin_acquired`.
     pub nr_foll_pin_acquired: u64,
     /// `nr_foll_pin_released`.
     pub nr_foll_pin_released: u64,
+}
+
+impl Record for VmStat {
+    fn pack(self) -> u128 {
+        u128::from(self.nr_foll_pin_acquired) | u128::from(self.nr_foll_pin_released) << 64
+    }
+}
+
+/// The allocator's search hints: not part of the state (they change nothing but speed), but
+/// they must follow it back when a step is undone.
+///
+/// # Invariants
+///
+/// Per zone `z`: `free[z]` is at most the lowest free frame of the zone, and every frame in use
+/// in the zone lies below `high[z]`.
+#[derive(Clone, Copy, Debug, Default)]
+struct AllocHints {
+    free: [u32; 2],
+    high: [u32; 2],
 }
 
 /// All page frames of the machine and what they hold.
@@ -35,36 +57,22 @@ pub struct VmStat {
 /// - `frames` has one entry per frame of RAM and one more, last, for the zero page, which the
 ///   allocator never hands out (the kernel's zero page lives in the kernel image).
 /// - `contents` has the same length as `frames`.
-/// - `free_hint[z]` is at most the lowest free frame of zone `z`: a cache, left out of equality
-///   and hashing because it changes nothing but speed.
-#[derive(Clone, Debug)]
+/// - Every write goes through the tables' API, so the world's fingerprint and undo log see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemMap {
-    frames: Vec<Frame>,
-    contents: Vec<PageContent>,
+    frames: Table<Frame>,
+    contents: Table<PageContent>,
+    vmstat: Table<VmStat>,
+    hints: Cached<AllocHints>,
     nr_movable: u32,
-    vmstat: VmStat,
-    free_hint: [u32; 2],
 }
 
-impl PartialEq for MemMap {
-    fn eq(&self, other: &Self) -> bool {
-        self.frames == other.frames
-            && self.contents == other.contents
-            && self.nr_movable == other.nr_movable
-            && self.vmstat == other.vmstat
-    }
-}
-
-impl Eq for MemMap {}
-
-impl Hash for MemMap {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.frames.hash(state);
-        self.contents.hash(state);
-        self.nr_movable.hash(state);
-        self.vmstat.hash(state);
-    }
-}
+journaled!(MemMap {
+    frames,
+    contents,
+    vmstat,
+    hints
+});
 
 impl MemMap {
     /// A machine with `nr_frames` frames of RAM, the last `nr_movable` of them in
@@ -72,18 +80,25 @@ impl MemMap {
     /// memmap init).
     pub fn new(nr_frames: u32, nr_movable: u32) -> MemMap {
         assert!(nr_movable <= nr_frames, "more movable frames than frames");
-        let mut frames = vec![Frame::default(); nr_frames as usize + 1];
-        frames[nr_frames as usize] = Frame {
-            refcount: 1,
-            flags: PageFlags::IN_USE | PageFlags::ZERO,
-            ..Frame::default()
-        };
+        let mut frames = Table::new(TableId::Frames.id(), nr_frames as usize + 1);
+        frames.set(
+            nr_frames as usize,
+            Frame {
+                refcount: 1,
+                flags: PageFlags::IN_USE | PageFlags::ZERO,
+                ..Frame::default()
+            },
+        );
+        let boundary = nr_frames - nr_movable;
         MemMap {
             frames,
-            contents: vec![PageContent::ZERO; nr_frames as usize + 1],
+            contents: Table::new(TableId::Contents.id(), nr_frames as usize + 1),
+            vmstat: Table::new(TableId::VmStat.id(), 1),
+            hints: Cached::new(AllocHints {
+                free: [0, boundary],
+                high: [0, boundary],
+            }),
             nr_movable,
-            vmstat: VmStat::default(),
-            free_hint: [0, nr_frames - nr_movable],
         }
     }
 
@@ -98,13 +113,28 @@ impl MemMap {
     }
 
     /// The frame's `struct page`.
-    pub fn frame(&self, pfn: Pfn) -> &Frame {
-        &self.frames[pfn.index()]
+    #[inline]
+    pub fn frame(&self, pfn: Pfn) -> Frame {
+        self.frames.get(pfn.index())
     }
 
     /// Every frame, the zero page last.
     pub fn frames(&self) -> &[Frame] {
-        &self.frames
+        self.frames.as_slice()
+    }
+
+    /// The frames that may be in use, lowest first: in each zone, those below the highest
+    /// frame any allocation on this path reached; then the zero page. What lies outside them
+    /// is free, so end-state checks and traces cost what the run touched, not the machine.
+    pub fn used_frames(&self) -> impl Iterator<Item = Pfn> + use<> {
+        let high = self.hints.get().high;
+        let boundary = self.nr_frames() - self.nr_movable;
+        let ranges: [Range<u32>; 3] = [
+            0..high[Zone::Normal as usize],
+            boundary..high[Zone::Movable as usize],
+            self.nr_frames()..self.nr_frames() + 1,
+        ];
+        ranges.into_iter().flatten().map(Pfn)
     }
 
     /// The zone a frame belongs to (`page_zonenum`).
@@ -175,43 +205,83 @@ impl MemMap {
 
     /// Sets or clears a per-page flag (`PageAnonExclusive` is per page).
     pub fn set_page_flag(&mut self, pfn: Pfn, flag: PageFlags, on: bool) {
-        self.frames[pfn.index()].flags.set(flag, on);
+        self.frames.update(pfn.index(), |f| f.flags.set(flag, on));
     }
 
     /// `folio_mark_dirty`: sets `PG_dirty` on the folio.
     pub fn folio_mark_dirty(&mut self, pfn: Pfn) {
         let head = self.folio(pfn);
-        self.frames[head.index()].flags.insert(PageFlags::DIRTY);
+        self.frames
+            .update(head.index(), |f| f.flags.insert(PageFlags::DIRTY));
     }
 
     /// Adds `delta` to a page's mapcount (`folio_add_*_rmap_pte` / `folio_remove_rmap_pte`).
     pub fn page_mapcount_add(&mut self, pfn: Pfn, delta: i32) {
-        self.frames[pfn.index()].mapcount += delta;
+        self.frames.update(pfn.index(), |f| f.mapcount += delta);
     }
 
     /// What a page holds.
+    #[inline]
     pub fn content(&self, pfn: Pfn) -> PageContent {
-        self.contents[pfn.index()]
+        self.contents.get(pfn.index())
     }
 
     /// Writes a whole page.
     pub fn set_content(&mut self, pfn: Pfn, content: PageContent) {
-        self.contents[pfn.index()] = content;
+        self.contents.set(pfn.index(), content);
     }
 
     /// The vmstat pin counters.
     pub fn vmstat(&self) -> VmStat {
-        self.vmstat
+        self.vmstat.get(0)
     }
 
     /// Counts `n` subpages pinned (`node_stat_mod_folio(NR_FOLL_PIN_ACQUIRED)`).
     pub fn count_pins_acquired(&mut self, n: u64) {
-        self.vmstat.nr_foll_pin_acquired = self.vmstat.nr_foll_pin_acquired.wrapping_add(n);
+        self.vmstat.update(0, |s| {
+            s.nr_foll_pin_acquired = s.nr_foll_pin_acquired.wrapping_add(n)
+        });
     }
 
     /// Counts `n` subpages unpinned (`NR_FOLL_PIN_RELEASED`).
     pub fn count_pins_released(&mut self, n: u64) {
-        self.vmstat.nr_foll_pin_released = self.vmstat.nr_foll_pin_released.wrapping_add(n);
+        self.vmstat.update(0, |s| {
+            s.nr_foll_pin_released = s.nr_foll_pin_released.wrapping_add(n)
+        });
+    }
+
+    /// The frames changed since the latest checkpoint and what each was then (frame and
+    /// content), in frame order: what a trace prints for a step.
+    pub fn changed_since_checkpoint(&self) -> Vec<(Pfn, Frame, PageContent)> {
+        let frames = self.frames.changed();
+        let contents = self.contents.changed();
+        let mut pfns: Vec<usize> = frames
+            .iter()
+            .map(|&(i, _)| i)
+            .chain(contents.iter().map(|&(i, _)| i))
+            .collect();
+        pfns.sort_unstable();
+        pfns.dedup();
+        pfns.into_iter()
+            .map(|i| {
+                let pfn = Pfn(i as u32);
+                let frame = frames.iter().find(|&&(j, _)| j == i);
+                let content = contents.iter().find(|&&(j, _)| j == i);
+                (
+                    pfn,
+                    frame.map_or(self.frame(pfn), |&(_, f)| f),
+                    content.map_or(self.content(pfn), |&(_, c)| c),
+                )
+            })
+            .collect()
+    }
+
+    /// The vmstat counters at the latest checkpoint.
+    pub fn vmstat_at_checkpoint(&self) -> VmStat {
+        self.vmstat
+            .changed()
+            .first()
+            .map_or(self.vmstat(), |&(_, s)| s)
     }
 
     fn zone_range(&self, zone: Zone) -> (u32, u32) {
@@ -234,20 +304,24 @@ impl MemMap {
         let size = 1u32 << order;
         for &zone in zones {
             let (start, end) = self.zone_range(zone);
-            let hint = self.free_hint[zone as usize].max(start);
+            let z = zone as usize;
+            let hint = self.hints.get().free[z].max(start);
             let mut head = hint.next_multiple_of(size);
             while head + size <= end {
                 let block = head as usize..(head + size) as usize;
-                match self.frames[block.clone()]
+                match self.frames.as_slice()[block.clone()]
                     .iter()
                     .rposition(|f| *f != Frame::default())
                 {
                     None => {
+                        let mut hints = self.hints.get();
                         if order == 0 && head == hint {
-                            self.free_hint[zone as usize] = head + 1;
+                            hints.free[z] = head + 1;
                         }
-                        for (i, frame) in self.frames[block].iter_mut().enumerate() {
-                            *frame = Frame {
+                        hints.high[z] = hints.high[z].max(head + size);
+                        self.hints.set(hints);
+                        for (i, index) in block.enumerate() {
+                            let frame = Frame {
                                 refcount: if i == 0 { 1 } else { 0 },
                                 order,
                                 flags: if i == 0 {
@@ -257,6 +331,7 @@ impl MemMap {
                                 },
                                 ..Frame::default()
                             };
+                            self.frames.set(index, frame);
                         }
                         return Some(Pfn(head));
                     }
@@ -281,16 +356,16 @@ impl MemMap {
     fn release_frames(&mut self, head: Pfn) {
         let n = self.folio_nr_pages(head) as usize;
         if head != self.zero_pfn() {
-            let hint = &mut self.free_hint[self.zone(head) as usize];
-            *hint = (*hint).min(head.0);
-        }
-        for frame in &mut self.frames[head.index()..head.index() + n] {
-            *frame = Frame::default();
+            let mut hints = self.hints.get();
+            let z = self.zone(head) as usize;
+            hints.free[z] = hints.free[z].min(head.0);
+            self.hints.set(hints);
         }
         // Nothing reads a free frame (every allocation path writes its pages first), so its
-        // stale bytes are dropped rather than hashed into otherwise equal states.
-        for content in &mut self.contents[head.index()..head.index() + n] {
-            *content = PageContent::ZERO;
+        // stale bytes are dropped rather than kept in otherwise equal states.
+        for i in head.index()..head.index() + n {
+            self.frames.set(i, Frame::default());
+            self.contents.set(i, PageContent::ZERO);
         }
     }
 
@@ -301,8 +376,10 @@ impl MemMap {
     pub fn move_folio(&mut self, from: Pfn, to: Pfn) {
         let n = self.folio_nr_pages(from) as usize;
         for i in 0..n {
-            self.frames[to.index() + i] = self.frames[from.index() + i];
-            self.contents[to.index() + i] = self.contents[from.index() + i];
+            self.frames
+                .set(to.index() + i, self.frames.get(from.index() + i));
+            self.contents
+                .set(to.index() + i, self.contents.get(from.index() + i));
         }
         self.release_frames(from);
     }
@@ -319,10 +396,12 @@ impl MemMap {
         ev: &mut Events,
     ) {
         let head = self.folio(pfn);
-        let counter = field(&mut self.frames[head.index()]);
+        let mut frame = self.frames.get(head.index());
+        let counter = field(&mut frame);
         let old = *counter;
         let added = add_repeated(old, per_call, calls);
         *counter = added.value;
+        self.frames.set(head.index(), frame);
         if added.overflowed {
             ev.raise(Invariant::RefcountOverflow, || {
                 format!("{name} of {head} passed through zero: {old} + {calls} × {per_call} wraps to {}", added.value)
@@ -346,9 +425,10 @@ impl MemMap {
     /// it goes below zero (an unpin of a folio that is not pinned).
     pub fn folio_pincount_sub(&mut self, pfn: Pfn, calls: u64, ev: &mut Events) {
         let head = self.folio(pfn);
-        let old = self.frames[head.index()].pincount;
+        let old = self.frames.get(head.index()).pincount;
         let new = i64::from(old) - calls as i64;
-        self.frames[head.index()].pincount = new as i32;
+        self.frames
+            .update(head.index(), |f| f.pincount = new as i32);
         if new < 0 {
             ev.raise(Invariant::BadRelease, || {
                 format!("unpin of {head}, a large folio with _pincount {old}: {calls} unpins take it below zero")
@@ -377,7 +457,7 @@ impl MemMap {
             });
             return false;
         }
-        let old = self.frames[head.index()].refcount;
+        let old = self.frames.get(head.index()).refcount;
         let Subtracted {
             value,
             below_zero_at,
@@ -401,7 +481,7 @@ impl MemMap {
                 true
             }
             None => {
-                self.frames[head.index()].refcount = value;
+                self.frames.update(head.index(), |f| f.refcount = value);
                 false
             }
         }
@@ -440,7 +520,7 @@ mod tests {
         assert_eq!(m.alloc_folio(0, Gfp::Normal), Some(Pfn(1)));
         assert!(m.folio_put_refs(Pfn(6), 1, 1, "put_page", &mut ev));
         assert_eq!(ev.freed, vec![(Pfn(4), 2)]);
-        assert!((4..8).all(|i| *m.frame(Pfn(i)) == Frame::default()));
+        assert!((4..8).all(|i| m.frame(Pfn(i)) == Frame::default()));
         assert_eq!(m.alloc_folio(2, Gfp::Normal), Some(Pfn(4)));
         assert_eq!(m.alloc_folio(3, Gfp::Normal), Some(Pfn(8)));
         assert_eq!(m.alloc_folio(3, Gfp::Normal), None);
@@ -497,7 +577,7 @@ mod tests {
             ev.raised.iter().map(|r| r.0).collect::<Vec<_>>(),
             vec![Invariant::UseAfterFree]
         );
-        assert_eq!(*m.frame(Pfn(2)), Frame::default());
+        assert_eq!(m.frame(Pfn(2)), Frame::default());
         assert_eq!(m.alloc_folio(1, Gfp::Normal), Some(Pfn(0)));
         assert_eq!(
             m.alloc_folio(1, Gfp::Normal),

@@ -2,8 +2,8 @@
 //! mm_types.h, page-flags.h), and what a page holds.
 
 use std::fmt;
-use std::hash::{Hash, Hasher};
 
+use biopin_explore::Record;
 use bitflags::bitflags;
 
 /// The bias one FOLL_PIN adds to a small folio's `_refcount` (include/linux/mm.h).
@@ -16,7 +16,7 @@ pub const HPAGE_PMD_ORDER: u8 = 9;
 pub const MAX_FRAMES: u32 = 1 << 21;
 
 /// A page frame number: an index into the frame table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Pfn(pub u32);
 
 impl Pfn {
@@ -96,16 +96,13 @@ pub struct Frame {
     pub flags: PageFlags,
 }
 
-impl Hash for Frame {
-    /// One 128-bit write per frame (the fields packed, injectively) rather than one per
-    /// field: the frame table is most of what a state hashes.
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        let packed = u128::from(self.refcount as u32)
+impl Record for Frame {
+    fn pack(self) -> u128 {
+        u128::from(self.refcount as u32)
             | u128::from(self.pincount as u32) << 32
             | u128::from(self.mapcount as u32) << 64
             | u128::from(self.order) << 96
-            | u128::from(self.flags.bits()) << 104;
-        state.write_u128(packed);
+            | u128::from(self.flags.bits()) << 104
     }
 }
 
@@ -131,15 +128,20 @@ pub struct PageContent {
     pub epoch: u16,
 }
 
-impl Hash for PageContent {
-    /// One 64-bit write per page, the fields packed injectively.
-    fn hash<H: Hasher>(&self, state: &mut H) {
+impl Record for PageContent {
+    fn pack(self) -> u128 {
         let writer = match self.writer {
-            Writer::Kernel => 0u64,
+            Writer::Kernel => 0u128,
             Writer::Device => 1,
-            Writer::Task(t) => 2 + u64::from(t),
+            Writer::Task(t) => 2 + u128::from(t),
         };
-        state.write_u64(u64::from(self.value) | writer << 8 | u64::from(self.epoch) << 32);
+        u128::from(self.value) | writer << 8 | u128::from(self.epoch) << 32
+    }
+}
+
+impl Default for PageContent {
+    fn default() -> Self {
+        PageContent::ZERO
     }
 }
 

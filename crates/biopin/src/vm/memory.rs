@@ -1,7 +1,7 @@
 //! Faults, copy-on-write and teardown of anonymous memory (mm/memory.c, mm/mmap.c,
 //! mm/mprotect.c).
 
-use super::task::{Kernel, Prot, Pte, TaskId, VmaId};
+use super::task::{Kernel, Prot, Pte, TaskId, Vma, VmaId};
 use crate::design::Cow;
 use crate::errno::Errno;
 use crate::mm::{Gfp, Invariant, PageContent, PageFlags, Pfn, Writer};
@@ -141,7 +141,7 @@ impl Kernel<'_> {
             .present_page(task, vma, page, "write fault")?
             .expect("present");
         if !self.mem.is_zero_page(pfn) {
-            let frame = *self.mem.frame(pfn);
+            let frame = self.mem.frame(pfn);
             let large = self.mem.folio_test_large(pfn);
             let refcount = self.mem.folio_ref_count(pfn);
             let exclusive = frame.flags.contains(PageFlags::ANON_EXCLUSIVE);
@@ -254,29 +254,38 @@ impl Kernel<'_> {
     /// `munmap` of a whole VMA (`do_vmi_munmap`): zaps every PTE. Unmapping a VMA that is
     /// already gone succeeds and does nothing, as in the kernel.
     pub fn munmap(&mut self, task: TaskId, vma: VmaId) -> Result<(), Errno> {
-        if !self.tasks[task].alive {
+        if !self.vm.task(task).alive {
             return Err(Errno::ESRCH);
         }
-        if self.vma(task, vma).is_none() {
+        let Some(v) = self.vma(task, vma) else {
             return Ok(());
-        }
-        for page in 0..self.tasks[task].mm.vmas[vma].ptes.len() as u32 {
+        };
+        for page in 0..v.pages {
             self.zap_pte(task, vma, page);
         }
-        self.vma_mut(task, vma).mapped = false;
+        self.vm.set_vma(
+            task,
+            vma,
+            Vma {
+                mapped: false,
+                prot: v.prot,
+            },
+        );
         Ok(())
     }
 
     /// `do_exit` → `exit_mmap`: tears down every mapping of the task. Handles the task
     /// bound are not touched (they are the holders' to release).
     pub fn exit(&mut self, task: TaskId) -> Result<(), Errno> {
-        if !self.tasks[task].alive {
+        if !self.vm.task(task).alive {
             return Err(Errno::ESRCH);
         }
-        for vma in 0..self.tasks[task].mm.vmas.len() {
+        for vma in 0..self.vm.nr_vmas(task) {
             self.munmap(task, vma)?;
         }
-        self.tasks[task].alive = false;
+        let mut state = self.vm.task(task);
+        state.alive = false;
+        self.vm.set_task(task, state);
         Ok(())
     }
 
@@ -287,14 +296,14 @@ impl Kernel<'_> {
     /// for clean ones in 6.2; biopin keeps no PTE dirty bit, so `pae-anon-only` (5.19–6.1)
     /// never upgrades. ENOMEM if the VMA is gone, as for an unmapped range.
     pub fn mprotect(&mut self, task: TaskId, vma: VmaId, prot: Prot) -> Result<(), Errno> {
-        if !self.tasks[task].alive {
+        if !self.vm.task(task).alive {
             return Err(Errno::ESRCH);
         }
-        if self.vma(task, vma).is_none() {
+        let Some(v) = self.vma(task, vma) else {
             return Err(Errno::ENOMEM);
-        }
+        };
         let upgrade = prot == Prot::Rw && self.design.cow == Cow::AnonExclusive;
-        for page in 0..self.tasks[task].mm.vmas[vma].ptes.len() as u32 {
+        for page in 0..v.pages {
             if let Pte::Present { pfn, write } = self.pte(task, vma, page) {
                 let exclusive = self.mem.in_use(pfn)
                     && self
@@ -309,7 +318,7 @@ impl Kernel<'_> {
                 self.set_pte(task, vma, page, Pte::Present { pfn, write });
             }
         }
-        self.vma_mut(task, vma).prot = prot;
+        self.vm.set_vma(task, vma, Vma { mapped: true, prot });
         Ok(())
     }
 }

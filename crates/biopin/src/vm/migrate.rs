@@ -26,18 +26,15 @@ impl Kernel<'_> {
         let order = self.mem.frame(old).order;
         let new = self.mem.alloc_folio(order, gfp).ok_or(Errno::ENOMEM)?;
         self.mem.move_folio(old, new);
-        for task in self.tasks.iter_mut() {
-            for vma in &mut task.mm.vmas {
-                for pte in &mut vma.ptes {
-                    if let Pte::Present { pfn, write } = *pte
-                        && (old.0..old.0 + nr).contains(&pfn.0)
-                    {
-                        *pte = Pte::Present {
-                            pfn: Pfn(new.0 + pfn.0 - old.0),
-                            write,
-                        };
-                    }
-                }
+        for slot in 0..self.vm.all_ptes().len() {
+            if let Pte::Present { pfn, write } = self.vm.all_ptes()[slot]
+                && (old.0..old.0 + nr).contains(&pfn.0)
+            {
+                let moved = Pte::Present {
+                    pfn: Pfn(new.0 + pfn.0 - old.0),
+                    write,
+                };
+                self.vm.set_pte_slot(slot, moved);
             }
         }
         self.ev.note(|| format!("migrated folio {old} to {new}"));

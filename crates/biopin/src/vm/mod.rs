@@ -9,4 +9,7 @@ mod memory;
 mod migrate;
 mod task;
 
-pub use task::{Kernel, Mm, Prot, Pte, Task, TaskId, Vma, VmaId, VmaKind};
+pub use task::{
+    Kernel, Prot, Pte, Task, TaskId, Vm, VmChanges, Vma, VmaId, VmaKind, VmaLayout, VmaShape,
+    VmaView,
+};

@@ -1,8 +1,11 @@
 //! Tasks, their address spaces and page tables (include/linux/mm_types.h `mm_struct`,
 //! `vm_area_struct`; a PTE per page).
 
+use biopin_explore::{Record, Table, journaled};
+
 use crate::design::Design;
 use crate::mm::{Events, MemMap, Pfn};
+use crate::state::TableId;
 
 /// A task's index in the world.
 pub type TaskId = usize;
@@ -10,7 +13,7 @@ pub type TaskId = usize;
 pub type VmaId = usize;
 
 /// A VMA's protection (`VM_READ`, `VM_WRITE`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Prot {
     /// `PROT_READ`.
     R,
@@ -29,16 +32,17 @@ impl Prot {
 }
 
 /// What a VMA maps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VmaKind {
     /// `MAP_PRIVATE | MAP_ANONYMOUS`: a COW mapping of anonymous memory.
     Anon,
 }
 
 /// A page-table entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Pte {
     /// `pte_none`: nothing mapped yet.
+    #[default]
     None,
     /// A present PTE mapping `pfn`, writable or not. A present PTE of a normal page holds one
     /// reference on its folio and one on the page's mapcount; one of the zero page holds
@@ -57,65 +61,277 @@ pub enum Pte {
     },
 }
 
-/// A virtual memory area and its page table.
+impl Record for Pte {
+    fn pack(self) -> u128 {
+        match self {
+            Pte::None => 0,
+            Pte::Present { pfn, write } => 1 | u128::from(write) << 2 | u128::from(pfn.0) << 8,
+            Pte::Dangling { pfn } => 2 | u128::from(pfn.0) << 8,
+        }
+    }
+}
+
+/// A VMA as a scenario creates it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VmaShape {
+    /// What it maps.
+    pub kind: VmaKind,
+    /// Its size in pages.
+    pub pages: u32,
+    /// Its protection at creation.
+    pub prot: Prot,
+    /// The order of the one large folio that backs it, or 0 for small folios.
+    pub order: u8,
+}
+
+/// What does not change about a VMA, and where its records live.
 ///
 /// # Invariants
 ///
-/// `ptes.len()` is the VMA's page count. A huge VMA (`order > 0`) is backed at first touch by
-/// one folio of that order, every PTE mapping it; later COW may map small copies over some of
-/// its pages, and munmap or exit clears them all.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// A huge VMA (`order > 0`) is backed at first touch by one folio of that order, every PTE
+/// mapping it; later COW may map small copies over some of its pages, and munmap or exit
+/// clears them all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VmaLayout {
+    /// What it maps.
+    pub kind: VmaKind,
+    /// Its size in pages.
+    pub pages: u32,
+    /// The order of the one large folio that backs it, or 0 for small folios.
+    pub order: u8,
+    /// Its record in the VMA table.
+    slot: u32,
+    /// Its first PTE in the PTE table; the others follow.
+    first_pte: u32,
+}
+
+/// A VMA's changing part (`vm_area_struct`'s existence and `vm_flags` protection).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Vma {
     /// Whether the VMA exists (false after munmap or exit).
     pub mapped: bool,
     /// Its protection.
     pub prot: Prot,
-    /// What it maps.
-    pub kind: VmaKind,
-    /// The order of the one large folio that backs it, or 0 for small folios.
-    pub order: u8,
-    /// One PTE per page.
-    pub ptes: Vec<Pte>,
 }
 
-impl Vma {
-    /// A new, unpopulated VMA.
-    pub fn new(kind: VmaKind, pages: u32, prot: Prot, order: u8) -> Vma {
+impl Default for Vma {
+    fn default() -> Self {
         Vma {
-            mapped: true,
-            prot,
-            kind,
-            order,
-            ptes: vec![Pte::None; pages as usize],
+            mapped: false,
+            prot: Prot::R,
         }
     }
 }
 
-/// An address space (`struct mm_struct`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Mm {
-    /// Its VMAs, in the scenario's order.
-    pub vmas: Vec<Vma>,
+impl Record for Vma {
+    fn pack(self) -> u128 {
+        u128::from(self.mapped) | u128::from(self.prot == Prot::Rw) << 1
+    }
+}
+
+/// A live VMA as the kernel's code sees it: its fixed shape and its protection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VmaView {
+    /// What it maps.
+    pub kind: VmaKind,
+    /// Its size in pages.
+    pub pages: u32,
+    /// The order of the large folio that backs it, or 0.
+    pub order: u8,
+    /// Its protection.
+    pub prot: Prot,
+}
+
+/// A task (`struct task_struct`), as far as its memory goes: the changing part of it and of
+/// its `mm_struct`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Task {
+    /// False once it has exited.
+    pub alive: bool,
     /// `mm->write_protect_seq`: odd while fork write-protects the parent (57efa1fe5957).
     pub write_protect_seq: u32,
 }
 
-/// A task (`struct task_struct`), as far as its memory goes.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Task {
-    /// False once it has exited.
-    pub alive: bool,
-    /// Its address space.
-    pub mm: Mm,
+impl Record for Task {
+    fn pack(self) -> u128 {
+        u128::from(self.alive) | u128::from(self.write_protect_seq) << 1
+    }
 }
 
-/// The kernel as one step sees it: memory, tasks, the design in force and the record of what
-/// the step raises.
+/// Every task's address space: VMAs and page tables (include/linux/mm_types.h `mm_struct`,
+/// `vm_area_struct`; one PTE per page), laid out once in flat tables.
+///
+/// # Invariants
+///
+/// `layout[t][v]` places VMA `v` of task `t`: its record at `slot` of `vmas`, its PTEs at
+/// `first_pte..first_pte + pages` of `ptes`, in (task, VMA, page) order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vm {
+    layout: Vec<Vec<VmaLayout>>,
+    tasks: Table<Task>,
+    vmas: Table<Vma>,
+    ptes: Table<Pte>,
+}
+
+journaled!(Vm { tasks, vmas, ptes });
+
+impl Vm {
+    /// Live tasks with the given VMAs, every one mapped and unpopulated.
+    pub fn new(tasks: &[Vec<VmaShape>]) -> Vm {
+        let mut layout = Vec::with_capacity(tasks.len());
+        let (mut slot, mut first_pte) = (0u32, 0u32);
+        for vmas in tasks {
+            let mut placed = Vec::with_capacity(vmas.len());
+            for v in vmas {
+                placed.push(VmaLayout {
+                    kind: v.kind,
+                    pages: v.pages,
+                    order: v.order,
+                    slot,
+                    first_pte,
+                });
+                slot += 1;
+                first_pte += v.pages;
+            }
+            layout.push(placed);
+        }
+        let mut vm = Vm {
+            layout,
+            tasks: Table::new(TableId::Tasks.id(), tasks.len()),
+            vmas: Table::new(TableId::Vmas.id(), slot as usize),
+            ptes: Table::new(TableId::Ptes.id(), first_pte as usize),
+        };
+        for (t, vmas) in tasks.iter().enumerate() {
+            vm.tasks.set(
+                t,
+                Task {
+                    alive: true,
+                    write_protect_seq: 0,
+                },
+            );
+            for (v, shape) in vmas.iter().enumerate() {
+                let slot = vm.layout[t][v].slot as usize;
+                vm.vmas.set(
+                    slot,
+                    Vma {
+                        mapped: true,
+                        prot: shape.prot,
+                    },
+                );
+            }
+        }
+        vm
+    }
+
+    /// The number of tasks.
+    pub fn nr_tasks(&self) -> usize {
+        self.layout.len()
+    }
+
+    /// The number of VMAs of a task.
+    pub fn nr_vmas(&self, task: TaskId) -> usize {
+        self.layout[task].len()
+    }
+
+    /// Where a VMA lives, and its fixed shape.
+    pub fn layout(&self, task: TaskId, vma: VmaId) -> VmaLayout {
+        self.layout[task][vma]
+    }
+
+    /// A task's state.
+    #[inline]
+    pub fn task(&self, task: TaskId) -> Task {
+        self.tasks.get(task)
+    }
+
+    /// Writes a task's state.
+    pub fn set_task(&mut self, task: TaskId, state: Task) {
+        self.tasks.set(task, state);
+    }
+
+    /// A VMA's state.
+    #[inline]
+    pub fn vma(&self, task: TaskId, vma: VmaId) -> Vma {
+        self.vmas.get(self.layout[task][vma].slot as usize)
+    }
+
+    /// Writes a VMA's state.
+    pub fn set_vma(&mut self, task: TaskId, vma: VmaId, state: Vma) {
+        self.vmas.set(self.layout[task][vma].slot as usize, state);
+    }
+
+    /// The PTE of page `page` of a VMA.
+    #[inline]
+    pub fn pte(&self, task: TaskId, vma: VmaId, page: u32) -> Pte {
+        self.ptes.get(self.pte_slot(task, vma, page))
+    }
+
+    /// Writes the PTE of page `page` of a VMA.
+    #[inline]
+    pub fn set_pte(&mut self, task: TaskId, vma: VmaId, page: u32, pte: Pte) {
+        self.ptes.set(self.pte_slot(task, vma, page), pte);
+    }
+
+    fn pte_slot(&self, task: TaskId, vma: VmaId, page: u32) -> usize {
+        let l = &self.layout[task][vma];
+        debug_assert!(page < l.pages, "page {page} of a {}-page VMA", l.pages);
+        (l.first_pte + page) as usize
+    }
+
+    /// Every PTE of every task, in (task, VMA, page) order: the rmap walk's view.
+    pub fn all_ptes(&self) -> &[Pte] {
+        self.ptes.as_slice()
+    }
+
+    /// Writes the PTE at position `slot` of [`Vm::all_ptes`].
+    pub fn set_pte_slot(&mut self, slot: usize, pte: Pte) {
+        self.ptes.set(slot, pte);
+    }
+
+    /// The tasks, VMAs and PTEs changed since the latest checkpoint, with what each was then:
+    /// what a trace prints for a step.
+    pub fn changed_since_checkpoint(&self) -> VmChanges {
+        let vmas = self.vmas.changed();
+        let ptes = self.ptes.changed();
+        let mut out = VmChanges {
+            tasks: self.tasks.changed(),
+            vmas: Vec::new(),
+            ptes: Vec::new(),
+        };
+        for (t, placed) in self.layout.iter().enumerate() {
+            for (v, l) in placed.iter().enumerate() {
+                if let Some(&(_, old)) = vmas.iter().find(|&&(s, _)| s == l.slot as usize) {
+                    out.vmas.push((t, v, old));
+                }
+                let range = l.first_pte as usize..(l.first_pte + l.pages) as usize;
+                for &(s, old) in ptes.iter().filter(|(s, _)| range.contains(s)) {
+                    out.ptes
+                        .push((t, v, (s - l.first_pte as usize) as u32, old));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What a step changed in the address spaces, each with its value at the checkpoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VmChanges {
+    /// (task, old state).
+    pub tasks: Vec<(TaskId, Task)>,
+    /// (task, VMA, old state).
+    pub vmas: Vec<(TaskId, VmaId, Vma)>,
+    /// (task, VMA, page, old PTE).
+    pub ptes: Vec<(TaskId, VmaId, u32, Pte)>,
+}
+
+/// The kernel as one step sees it: memory, address spaces, the design in force and the record
+/// of what the step raises.
 pub struct Kernel<'a> {
     /// Every page frame.
     pub mem: &'a mut MemMap,
-    /// Every task.
-    pub tasks: &'a mut [Task],
+    /// Every task's address space.
+    pub vm: &'a mut Vm,
     /// The design in force.
     pub design: &'a Design,
     /// What the step raises.
@@ -124,22 +340,23 @@ pub struct Kernel<'a> {
 
 impl Kernel<'_> {
     /// The VMA if its task is alive and it is mapped.
-    pub fn vma(&self, task: TaskId, vma: VmaId) -> Option<&Vma> {
-        let t = &self.tasks[task];
-        let v = &t.mm.vmas[vma];
-        (t.alive && v.mapped).then_some(v)
-    }
-
-    pub(crate) fn vma_mut(&mut self, task: TaskId, vma: VmaId) -> &mut Vma {
-        &mut self.tasks[task].mm.vmas[vma]
+    pub fn vma(&self, task: TaskId, vma: VmaId) -> Option<VmaView> {
+        let v = self.vm.vma(task, vma);
+        let l = self.vm.layout(task, vma);
+        (self.vm.task(task).alive && v.mapped).then_some(VmaView {
+            kind: l.kind,
+            pages: l.pages,
+            order: l.order,
+            prot: v.prot,
+        })
     }
 
     /// The PTE of page `page` of a VMA.
     pub fn pte(&self, task: TaskId, vma: VmaId, page: u32) -> Pte {
-        self.tasks[task].mm.vmas[vma].ptes[page as usize]
+        self.vm.pte(task, vma, page)
     }
 
     pub(crate) fn set_pte(&mut self, task: TaskId, vma: VmaId, page: u32, pte: Pte) {
-        self.vma_mut(task, vma).ptes[page as usize] = pte;
+        self.vm.set_pte(task, vma, page, pte);
     }
 }

@@ -4,7 +4,7 @@ use biopin::design::Design;
 use biopin::errno::Errno;
 use biopin::gup::{FollFlags, UserRange, pin_flags};
 use biopin::mm::{Events, GUP_PIN_COUNTING_BIAS, Invariant, MemMap, PageFlags, Pfn, Zone};
-use biopin::vm::{Kernel, Mm, Prot, Pte, Task, Vma, VmaKind};
+use biopin::vm::{Kernel, Prot, Pte, Vm, VmaKind, VmaShape};
 
 use crate::design;
 
@@ -12,26 +12,22 @@ use crate::design;
 /// small-folio VMA (0) and a 4-page huge VMA (1).
 struct Machine {
     mem: MemMap,
-    tasks: Vec<Task>,
+    vm: Vm,
     design: Design,
     ev: Events,
 }
 
 impl Machine {
     fn new(frames: u32, movable: u32, design_name: &str) -> Self {
-        let vmas = vec![
-            Vma::new(VmaKind::Anon, 4, Prot::Rw, 0),
-            Vma::new(VmaKind::Anon, 4, Prot::Rw, 2),
-        ];
+        let vma = |order| VmaShape {
+            kind: VmaKind::Anon,
+            pages: 4,
+            prot: Prot::Rw,
+            order,
+        };
         Machine {
             mem: MemMap::new(frames, movable),
-            tasks: vec![Task {
-                alive: true,
-                mm: Mm {
-                    vmas,
-                    write_protect_seq: 0,
-                },
-            }],
+            vm: Vm::new(&[vec![vma(0), vma(2)]]),
             design: design(design_name),
             ev: Events::detailed(),
         }
@@ -40,7 +36,7 @@ impl Machine {
     fn k(&mut self) -> Kernel<'_> {
         Kernel {
             mem: &mut self.mem,
-            tasks: &mut self.tasks,
+            vm: &mut self.vm,
             design: &self.design,
             ev: &mut self.ev,
         }

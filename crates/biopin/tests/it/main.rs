@@ -3,8 +3,10 @@
 mod errors;
 mod gup;
 mod properties;
+mod recorded;
 mod runs;
 mod shipped;
+mod tables;
 
 use biopin::{Cell, Design, Program, Verdict, check};
 use biopin_explore::{Bounds, Strategy};
