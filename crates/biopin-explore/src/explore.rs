@@ -1,15 +1,10 @@
 //! Search strategies: exhaustive depth-first and breadth-first search with fingerprints.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::hash::BuildHasherDefault;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use nohash_hasher::NoHashHasher;
-
 use crate::model::Model;
-
-/// Fingerprints are already uniformly distributed, so the visited set hashes them by identity.
-type Visited = HashSet<u64, BuildHasherDefault<NoHashHasher<u64>>>;
+use crate::visited::Visited;
 
 /// How the state space is searched.
 #[non_exhaustive]

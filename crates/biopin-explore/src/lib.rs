@@ -17,6 +17,7 @@ mod model;
 mod replay;
 mod table;
 mod token;
+mod visited;
 
 pub use explore::{Bounds, Discovery, Exploration, Outcome, Stats, Strategy, explore};
 pub use model::Model;

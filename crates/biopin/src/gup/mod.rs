@@ -18,7 +18,7 @@ use bitflags::bitflags;
 use crate::design::{Cow, LongtermMigrate, RefOverflow, ZeroPagePin};
 use crate::errno::Errno;
 use crate::mm::page_ref::grabs_before_refusal;
-use crate::mm::{GUP_PIN_COUNTING_BIAS, Gfp, Invariant, PageFlags, Pfn, Zone};
+use crate::mm::{GUP_PIN_COUNTING_BIAS, Gfp, Invariant, MemMap, PageFlags, Pfn, Zone};
 use crate::vm::{Kernel, Prot, Pte, TaskId, VmaId};
 
 bitflags! {
@@ -93,18 +93,47 @@ pub struct FastGup {
     pub freed: Vec<u32>,
 }
 
-/// The pages of `pages` grouped by folio: each folio's head and how many entries fall in it.
-fn by_folio(k: &Kernel<'_>, pages: &[Pfn]) -> Vec<(Pfn, u64)> {
-    let mut heads: Vec<Pfn> = pages.iter().map(|&p| k.mem.folio(p)).collect();
-    heads.sort_unstable();
-    let mut groups: Vec<(Pfn, u64)> = Vec::new();
-    for head in heads {
-        match groups.last_mut() {
-            Some((h, n)) if *h == head => *n += 1,
-            _ => groups.push((head, 1)),
-        }
+/// The folios of `pages`, each once with how many entries fall in it, in folio order: what the
+/// kernel's batch helpers walk (`gup_folio_next`, `gup_folio_range_next` in mm/gup.c). Pages in
+/// address order (the usual case) are grouped as they come, in one pass and without allocating;
+/// otherwise a sorted copy is.
+///
+/// Each folio is looked up when it is reached, so a caller may change (or free) the folios
+/// already returned: they share no frame with the ones still to come.
+struct Folios<'p> {
+    pages: std::borrow::Cow<'p, [Pfn]>,
+    next: usize,
+}
+
+impl<'p> Folios<'p> {
+    fn new(pages: &'p [Pfn]) -> Self {
+        let pages = if pages.is_sorted() {
+            std::borrow::Cow::Borrowed(pages)
+        } else {
+            let mut sorted = pages.to_vec();
+            sorted.sort_unstable();
+            std::borrow::Cow::Owned(sorted)
+        };
+        Folios { pages, next: 0 }
     }
-    groups
+
+    /// The next folio's head and how many entries fall in it.
+    fn next(&mut self, mem: &MemMap) -> Option<(Pfn, u64)> {
+        let first = *self.pages.get(self.next)?;
+        let head = mem.folio(first);
+        let end = head.0 + mem.folio_nr_pages(head);
+        let n = self.pages[self.next..]
+            .iter()
+            .take_while(|p| p.0 < end)
+            .count();
+        self.next += n;
+        Some((head, n as u64))
+    }
+
+    /// Back to the first folio.
+    fn rewind(&mut self) {
+        self.next = 0;
+    }
 }
 
 impl Kernel<'_> {
@@ -268,7 +297,12 @@ impl Kernel<'_> {
     /// everything).
     fn check_and_migrate_movable_pages(&mut self, pages: &[Pfn]) -> Result<bool, Errno> {
         let mut moved = false;
-        for (head, _) in by_folio(self, pages) {
+        let mut folios = Folios::new(pages);
+        let mut heads = Vec::new();
+        while let Some((head, _)) = folios.next(self.mem) {
+            heads.push(head);
+        }
+        for head in heads {
             if !self.folio_is_longterm_pinnable(head) {
                 self.migrate_folio(head, Gfp::Normal)
                     .map_err(|_| Errno::ENOMEM)?;
@@ -304,18 +338,23 @@ impl Kernel<'_> {
     /// the calls stop there; under `wrap` nothing is refused and a count that passes through
     /// zero is `refcount-overflow`. Pins count in `nr_foll_pin_acquired`, per subpage, except
     /// on a skipped zero page. Returns the calls that succeeded and the failing call's errno.
-    fn try_grab_pages(
+    pub fn try_grab_pages(
         &mut self,
         pages: &[Pfn],
         flags: FollFlags,
         calls: u64,
     ) -> (u64, Option<Errno>) {
-        let groups = by_folio(self, pages);
+        let mut folios = Folios::new(pages);
         let mut ok = calls;
         if self.design.ref_overflow == RefOverflow::Refuse {
-            for &(head, per_call) in &groups {
+            while let Some((head, per_call)) = folios.next(self.mem) {
                 let bias = self.grab_bias(head, flags);
                 let count = self.mem.folio_ref_count(head);
+                let needed = u128::from(ok) * u128::from(per_call) * u128::from(bias);
+                if count > 0 && i128::from(count) + needed as i128 <= 1 << 31 {
+                    // The usual case: every grab asked for stays below the refusal point.
+                    continue;
+                }
                 let grabs = match bias {
                     0 if count > 0 => u64::MAX,
                     0 => 0,
@@ -324,7 +363,9 @@ impl Kernel<'_> {
                 ok = ok.min(grabs / per_call);
             }
         }
-        for &(head, per_call) in &groups {
+        folios.rewind();
+        let mut pinned = 0;
+        while let Some((head, per_call)) = folios.next(self.mem) {
             let bias = self.grab_bias(head, flags);
             if bias == 0 {
                 continue;
@@ -335,8 +376,11 @@ impl Kernel<'_> {
                 if self.mem.folio_has_pincount(head) {
                     self.mem.folio_pincount_add(head, 1, grabs, self.ev);
                 }
-                self.mem.count_pins_acquired(grabs);
+                pinned += grabs;
             }
+        }
+        if pinned > 0 {
+            self.mem.count_pins_acquired(pinned);
         }
         (ok, (ok < calls).then_some(Errno::ENOMEM))
     }
@@ -345,7 +389,8 @@ impl Kernel<'_> {
     /// on a pinned small folio it takes 1 where a pin added 1024). With `dirty`, each folio is
     /// first marked dirty (`set_page_dirty_lock`).
     pub fn put_page_calls(&mut self, pages: &[Pfn], calls: u64, dirty: bool) {
-        for (head, n) in by_folio(self, pages) {
+        let mut folios = Folios::new(pages);
+        while let Some((head, n)) = folios.next(self.mem) {
             if dirty && !self.mem.is_zero_page(head) {
                 self.mem.folio_mark_dirty(head);
             }
@@ -360,7 +405,9 @@ impl Kernel<'_> {
     /// folio, `_refcount` - 1024 on a small one. With `dirty`, as
     /// `unpin_user_pages_dirty_lock`: each folio is marked dirty first.
     pub fn unpin_user_page_calls(&mut self, pages: &[Pfn], calls: u64, dirty: bool) {
-        for (head, n) in by_folio(self, pages) {
+        let mut folios = Folios::new(pages);
+        let mut released = 0;
+        while let Some((head, n)) = folios.next(self.mem) {
             if self.skips_zero_page(head) {
                 continue;
             }
@@ -368,7 +415,7 @@ impl Kernel<'_> {
             if dirty && !self.mem.is_zero_page(head) {
                 self.mem.folio_mark_dirty(head);
             }
-            self.mem.count_pins_released(unpins);
+            released += unpins;
             if self.mem.folio_has_pincount(head) {
                 self.mem.folio_pincount_sub(head, unpins, self.ev);
                 self.mem
@@ -382,6 +429,9 @@ impl Kernel<'_> {
                     self.ev,
                 );
             }
+        }
+        if released > 0 {
+            self.mem.count_pins_released(released);
         }
     }
 

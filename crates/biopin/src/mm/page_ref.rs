@@ -56,6 +56,14 @@ pub fn sub_repeated(count: i32, per_call: u32, calls: u64) -> Subtracted {
     debug_assert!(per_call > 0);
     let c = u64::from(count as u32);
     let d = u64::from(per_call.max(1));
+    if u128::from(c) > u128::from(d) * u128::from(calls) {
+        // The usual case: the count stays positive throughout.
+        return Subtracted {
+            value: (c - d * calls) as u32 as i32,
+            below_zero_at: None,
+            zero_at: None,
+        };
+    }
     let zero_at = first_zero(c, d).filter(|&t| t <= calls);
     // Before any borrow the value before call t is c - (t-1)·d; the first borrow is at t where
     // that is below d.
