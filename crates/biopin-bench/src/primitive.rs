@@ -28,7 +28,7 @@ fn machine(order: u8) -> (MemMap, Vec<Pfn>) {
 /// Seconds to pin then unpin every page once, through the model.
 fn pin_unpin(order: u8) -> f64 {
     let (mut mem, pages) = machine(order);
-    let mut vm = Vm::new(&[]);
+    let mut vm = Vm::new(&[], &[], &[]);
     let design = Design::parse("linux-6.5").expect("a preset");
     let mut ev = Events::quiet();
     let mut k = Kernel {

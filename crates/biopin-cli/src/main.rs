@@ -1,5 +1,5 @@
 //! `biopin`: check scenarios under each design, replay counterexamples, list designs, explain
-//! scenarios (DESIGN.md §7).
+//! scenarios (docs/design.md, The command).
 
 mod check;
 mod describe;

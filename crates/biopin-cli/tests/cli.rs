@@ -1,4 +1,4 @@
-//! The `biopin` command end to end: exit statuses (DESIGN.md §7), errors, output formats,
+//! The `biopin` command end to end: exit statuses (docs/design.md, The command), errors, output formats,
 //! replay.
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
 //! Designs: the knobs that say how the kernel tracks I/O page references, and the named presets
-//! (DESIGN.md §3).
+//! (docs/design.md, Designs).
 //!
 //! A design is a preset plus overrides: `PRESET ('+' KNOB '=' VALUE)*`, each knob at most once.
 //! Its canonical form lists the overrides in the knob table's order and drops values equal to
@@ -269,7 +269,7 @@ impl Knob {
     }
 }
 
-/// A named set of knob values (DESIGN.md §3).
+/// A named set of knob values (docs/design.md, Designs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Preset {
     /// The block layer of v5.0: GUP references, `put_page` at bio release.

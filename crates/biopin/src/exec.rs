@@ -6,7 +6,7 @@ use crate::gup::{GupRefs, Gupped, PinnedPages, UserRange, get_flags, pin_flags};
 use crate::mm::{Events, Invariant, PageContent, Pfn, Writer};
 use crate::program::{ActorId, Check, Cmd, CompiledOp, HandleId, Program};
 use crate::scenario::op::{GupKind, ReleaseKind};
-use crate::vm::{Kernel, Pte};
+use crate::vm::{Kernel, Life, Pte};
 use crate::world::{Handle, Handles, HeldPage, World};
 
 /// What one step of an op came to.
@@ -31,6 +31,7 @@ pub fn step(
     let op = &program.actors[actor].ops[state.pc as usize];
     let outcome = run(program, design, world, actor, op, state.step, ev);
     world.mark_dangling(&ev.freed);
+    check_pins(program, world, ev);
     match outcome {
         Outcome::Continues => {
             state.step += 1;
@@ -82,6 +83,14 @@ fn run(
     {
         return Outcome::Skipped;
     }
+    if op
+        .cmd
+        .tasks()
+        .into_iter()
+        .any(|t| world.vm.task(t).life == Life::Failed)
+    {
+        return Outcome::Skipped;
+    }
     let World {
         mem,
         vm,
@@ -127,7 +136,12 @@ fn run(
             done(Ok(()))
         }
         Cmd::Exit(t) => done(k.exit(*t)),
-        Cmd::Munmap(t, v) => done(k.munmap(*t, *v)),
+        Cmd::Fork { parent, child } if step == 0 => match k.fork_begin(*parent, *child) {
+            Ok(()) => Outcome::Continues,
+            Err(e) => done(Err(e)),
+        },
+        Cmd::Fork { parent, child } => done(k.fork_share(*parent, *child)),
+        Cmd::Munmap(r) => done(k.munmap_range(r.task, r.vma, r.pages.clone())),
         Cmd::Mprotect(t, v, prot) => done(k.mprotect(*t, *v, *prot)),
         Cmd::Gup {
             kind,
@@ -139,16 +153,19 @@ fn run(
             handle,
         } => {
             let flags = match kind {
-                GupKind::Get => get_flags(*write),
+                GupKind::Get => get_flags(*write, *longterm),
                 GupKind::Pin => pin_flags(*write, *longterm),
             };
+            if let Err(e) = k.is_valid_gup_args(flags) {
+                handles.fail(*handle);
+                return done(Err(e));
+            }
             let (pages, calls, err) = if !*fast {
                 match kind {
-                    GupKind::Get => {
-                        unpack(k.get_user_pages(range, *write, *times), |r: GupRefs| {
-                            (r.pages, r.calls)
-                        })
-                    }
+                    GupKind::Get => unpack(
+                        k.get_user_pages(range, *write, *longterm, *times),
+                        |r: GupRefs| (r.pages, r.calls),
+                    ),
                     GupKind::Pin => unpack(
                         k.pin_user_pages(range, *write, *longterm, *times),
                         |p: PinnedPages| (p.pages, p.calls),
@@ -181,16 +198,46 @@ fn run(
             done(Ok(()))
         }
         Cmd::DmaWrite(h, value) => {
+            let owner = program.handles[*h].range.task;
+            let content = PageContent {
+                value: *value,
+                writer: Writer::Device(owner as u16),
+                epoch: k.vm.task(owner).epoch,
+            };
             for pfn in usable_pages(&mut k, handles, *h, name(*h), "dma-write") {
-                k.mem.set_content(
-                    pfn,
-                    PageContent {
-                        value: *value,
-                        writer: Writer::Device,
-                        epoch: 0,
-                    },
-                );
+                k.mem.set_content(pfn, content);
             }
+            done(Ok(()))
+        }
+        Cmd::Vmsplice(range, h) => {
+            let got = k.get_user_pages(range, false, false, 1);
+            match got.taken {
+                Some(refs) => handles.bind(*h, refs.calls, &refs.pages),
+                None => handles.fail(*h),
+            }
+            done(got.err.map_or(Ok(()), Err))
+        }
+        Cmd::PipeRead(h, want) => {
+            if matches!(handles.state(*h), Handle::Held { .. }) {
+                let reader = program.handles[*h].range.task;
+                for pfn in usable_pages(&mut k, handles, *h, name(*h), "pipe-read") {
+                    let c = k.mem.content(pfn);
+                    k.observe(reader, c, || format!("a read of the pipe `{}`", name(*h)));
+                    if let Some(want) = *want
+                        && c.value != want
+                    {
+                        k.ev.raise(Invariant::ExpectFailed, || {
+                            format!(
+                                "`{}`: {pfn} holds {:#04x} (written by {}), not {want:#04x}",
+                                op.text,
+                                c.value,
+                                writer(program, c)
+                            )
+                        });
+                    }
+                }
+            }
+            release(&mut k, handles, *h, program, ReleaseKind::Put, false);
             done(Ok(()))
         }
         Cmd::DmaRead(h, want) => {
@@ -232,7 +279,10 @@ fn unpack<T>(
 fn writer(program: &Program, c: PageContent) -> String {
     match c.writer {
         Writer::Kernel => "the kernel".into(),
-        Writer::Device => "a device".into(),
+        Writer::Device(t) => format!(
+            "a device through a handle of `{}`",
+            program.processes[t as usize].name
+        ),
         Writer::Task(t) => format!("`{}`", program.processes[t as usize].name),
     }
 }
@@ -248,7 +298,7 @@ fn usable_pages(
 ) -> Vec<Pfn> {
     match handles.state(h) {
         Handle::Held { .. } => live_pages(k, handles.pages(h), name, what),
-        Handle::Released => {
+        Handle::Released { .. } => {
             k.ev.raise(Invariant::UseAfterFree, || {
                 format!("{what} through handle `{name}` after it was released")
             });
@@ -278,7 +328,9 @@ fn live_pages(k: &mut Kernel<'_>, pages: &[HeldPage], name: &str, what: &str) ->
 /// `put H` / `unpin H`: releases everything H holds with the primitive the op names. The
 /// wrong primitive is `bad-release` and does what the kernel's would (a put takes 1 from a
 /// pinned small folio, an unpin takes 1024 from a referenced one). A second release is
-/// `bad-release` and changes nothing.
+/// `bad-release` and does the same again, as the kernel's call would: it drops the counts on
+/// the frames H named once more (taking away another holder's reference or pin), and where
+/// such a frame was freed meanwhile it is a `use-after-free` and that frame is left alone.
 fn release(
     k: &mut Kernel<'_>,
     handles: &mut Handles,
@@ -290,11 +342,11 @@ fn release(
     let name = program.handles[h].name.as_str();
     let calls = match handles.state(h) {
         Handle::Held { calls } => calls,
-        Handle::Released => {
+        Handle::Released { calls } => {
             k.ev.raise(Invariant::BadRelease, || {
-                format!("handle `{name}` released twice")
+                format!("handle `{name}` released twice: the counts drop again")
             });
-            return;
+            calls
         }
         Handle::Unbound | Handle::Failed => return,
     };
@@ -321,6 +373,41 @@ fn release(
     handles.release(h);
 }
 
+/// `pin-unreliable`: after a step, every page a held pin covers must still be the frame its
+/// process reaches at that address, while the mapping exists (a PTE that is gone, or a task
+/// that exited, ends it). Each page is reported once.
+fn check_pins(program: &Program, world: &mut World, ev: &mut Events) {
+    for (h, def) in program.handles.iter().enumerate() {
+        if def.kind != GupKind::Pin || !matches!(world.handles.state(h), Handle::Held { .. }) {
+            continue;
+        }
+        let r = &def.range;
+        if !world.vm.task(r.task).alive() || !world.vm.vma(r.task, r.vma).mapped {
+            continue;
+        }
+        for (i, page) in r.pages.clone().enumerate() {
+            let held = world.handles.pages(h)[i];
+            if held.dangling || held.unreliable {
+                continue;
+            }
+            if let Pte::Present { pfn, .. } = world.vm.pte(r.task, r.vma, page)
+                && pfn != held.pfn
+            {
+                ev.raise(Invariant::PinUnreliable, || {
+                    format!(
+                        "pin `{}` holds {} but {}:{}[{page}] now maps {pfn}",
+                        def.name,
+                        held.pfn,
+                        program.processes[r.task].name,
+                        program.processes[r.task].vmas[r.vma].name
+                    )
+                });
+                world.handles.mark_unreliable(h, i);
+            }
+        }
+    }
+}
+
 /// Evaluates an assertion; `Err` says what was observed instead.
 fn assertion(
     k: &Kernel<'_>,
@@ -331,7 +418,7 @@ fn assertion(
     let frame_at = |r: &UserRange, page: u32| -> Result<Pfn, String> {
         match k.pte(r.task, r.vma, page) {
             Pte::Present { pfn, .. } | Pte::Dangling { pfn } => Ok(pfn),
-            Pte::None => Err(format!("page {page} is not mapped")),
+            Pte::None | Pte::Unmapped => Err(format!("page {page} is not mapped")),
         }
     };
     let each = |r: &UserRange, f: &dyn Fn(u32, Pfn) -> Result<(), String>| -> Result<(), String> {

@@ -2,7 +2,7 @@
 //! block I/O holds — folios and their counts, GUP references and pins, and (as they land) bios,
 //! direct I/O, RDMA, the page cache and fork — under each design argued over since 2019.
 //!
-//! Layers, lowest first (DESIGN.md §1): [`mm`], [`pagecache`], [`vm`], [`gup`], [`block`],
+//! Layers, lowest first (docs/design.md, Layers): [`mm`], [`pagecache`], [`vm`], [`gup`], [`block`],
 //! [`reclaim`], [`io`]; then [`check`] (end-state checks) and [`scenario`] (the file format).
 //! A scenario compiles into a [`Program`]; a [`World`] is the state one run changes;
 //! [`check()`] explores every interleaving under a [`Design`]; [`trace::replay_token`]

@@ -7,12 +7,15 @@ use biopin_explore::{
 use crate::check::end_state;
 use crate::design::Design;
 use crate::exec;
+use crate::gup::{get_flags, gup_fast_keeps, pin_flags};
 use crate::mm::{Events, Invariant};
-use crate::program::{ActorId, Program, STEP_TABLE_VERSION};
+use crate::program::{ActorId, Cmd, Program, STEP_TABLE_VERSION};
 use crate::scenario::Verdict;
+use crate::scenario::op::GupKind;
+use crate::vm::Life;
 use crate::world::{Handle, World};
 
-/// A step the explorer can take (DESIGN.md §2): the next step of an actor, or a pending
+/// A step the explorer can take (docs/design.md): the next step of an actor, or a pending
 /// device item (a bio's transfer or completion, deferred work; these arrive with the block
 /// layer).
 ///
@@ -42,10 +45,12 @@ impl<'p> KernelModel<'p> {
         KernelModel { program, design }
     }
 
-    /// The steps that can be taken, in order (DESIGN.md §2): the prologue alone until it is
-    /// done, then every actor not done and not waiting for a handle another actor binds, then
-    /// the epilogue alone. No device work is modelled yet, so no [`Action::Device`] is ever
-    /// enabled.
+    /// The steps that can be taken, in order (docs/design.md): the prologue alone until it is
+    /// done, then every actor not done and not waiting, then the epilogue alone. An actor
+    /// waits for a handle another actor binds, for a child another actor forks, and for
+    /// `mmap_lock` while another actor's fork holds it (between fork's two steps only GUP-fast
+    /// and device steps run on the parent). No device work is modelled yet, so no
+    /// [`Action::Device`] is ever enabled.
     pub fn enabled(&self, world: &World, out: &mut Vec<Action>) {
         let p = self.program;
         let last = p.actors.len() - 1;
@@ -59,17 +64,59 @@ impl<'p> KernelModel<'p> {
                 continue;
             }
             unfinished = true;
-            let op = &p.actors[a].ops[world.actors.get(a).pc as usize];
-            let waiting = op
-                .waits_for
-                .is_some_and(|h| world.handles.state(h) == Handle::Unbound);
-            if !waiting {
+            if !self.waiting(world, a) {
                 out.push(Action::Actor(a));
             }
         }
         if !unfinished && !world.done(p, last) {
             out.push(Action::Actor(last));
         }
+    }
+
+    /// Whether actor `a`'s next step must wait.
+    fn waiting(&self, world: &World, a: ActorId) -> bool {
+        let state = world.actors.get(a);
+        let op = &self.program.actors[a].ops[state.pc as usize];
+        if op
+            .waits_for
+            .is_some_and(|h| world.handles.state(h) == Handle::Unbound)
+            || op
+                .waits_for_task
+                .is_some_and(|t| world.vm.task(t).life == Life::Unborn)
+        {
+            return true;
+        }
+        let locked = match &op.cmd {
+            Cmd::Gup {
+                fast: true,
+                range,
+                write,
+                longterm,
+                kind,
+                ..
+            } if state.step == 1 => {
+                let flags = match kind {
+                    GupKind::Get => get_flags(*write, *longterm),
+                    GupKind::Pin => pin_flags(*write, *longterm),
+                };
+                let keeps = world
+                    .actors
+                    .fast(a)
+                    .is_some_and(|g| gup_fast_keeps(&world.vm, &self.design, range, flags, &g));
+                (!keeps).then_some(range.task)
+            }
+            cmd => cmd.mmap_lock(state.step),
+        };
+        locked.is_some_and(|t| world.vm.task(t).forking() && !self.forks(world, a, t))
+    }
+
+    /// Whether actor `a` is the one forking task `t` (between its fork's two steps).
+    fn forks(&self, world: &World, a: ActorId, t: usize) -> bool {
+        let state = world.actors.get(a);
+        matches!(
+            self.program.actors[a].ops[state.pc as usize].cmd,
+            Cmd::Fork { parent, .. } if parent == t && state.step == 1
+        )
     }
 
     /// Takes one enabled step in `world`, in place, recording what it raises in `ev`.

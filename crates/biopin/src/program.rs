@@ -1,5 +1,5 @@
 //! A compiled scenario: names resolved to indices, every op checked and expanded into its
-//! steps (DESIGN.md §2). Immutable and shared by every state the explorer visits.
+//! steps (docs/design.md). Immutable and shared by every state the explorer visits.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -57,8 +57,15 @@ pub enum Cmd {
     Load(UserRange, Option<u8>),
     /// `exit`.
     Exit(TaskId),
-    /// `munmap`.
-    Munmap(TaskId, VmaId),
+    /// `fork`: two steps (decide and copy, then write-protect and share).
+    Fork {
+        /// The task that forks.
+        parent: TaskId,
+        /// The child it creates.
+        child: TaskId,
+    },
+    /// `munmap` of the pages of a VMA.
+    Munmap(UserRange),
     /// `mprotect`.
     Mprotect(TaskId, VmaId, Prot),
     /// `get` / `pin`.
@@ -84,18 +91,26 @@ pub enum Cmd {
     DmaWrite(HandleId, u8),
     /// `dma-read`.
     DmaRead(HandleId, Option<u8>),
+    /// `vmsplice`: read-only FOLL_GET references taken into a pipe.
+    Vmsplice(UserRange, HandleId),
+    /// `pipe-read`.
+    PipeRead(HandleId, Option<u8>),
     /// `assert`.
     Assert(Check),
 }
 
 impl Cmd {
-    /// The op's steps, in order (DESIGN.md §2's table): what `biopin explain` prints.
+    /// The op's steps, in order (docs/design.md, Steps): what `biopin explain` prints.
     pub fn steps(&self) -> &'static [&'static str] {
         match self {
             Cmd::Store(..) => &["fault (do_anonymous_page / do_wp_page) and store"],
             Cmd::Load(..) => &["fault (zero page) and load"],
             Cmd::Exit(..) => &["exit_mmap: zap every PTE"],
-            Cmd::Munmap(..) => &["munmap: zap every PTE of the VMA"],
+            Cmd::Fork { .. } => &[
+                "fork: write_protect_seq odd; per page decide copy (copy it now) or share",
+                "fork: write-protect and share what was decided shared; write_protect_seq even",
+            ],
+            Cmd::Munmap(..) => &["munmap: zap every PTE of the range"],
             Cmd::Mprotect(..) => &["mprotect: change the VMA and its PTEs"],
             Cmd::Gup { fast: true, .. } => &[
                 "gup-fast: sample write_protect_seq, read the PTEs, grab the folios",
@@ -120,6 +135,10 @@ impl Cmd {
             Cmd::Release(ReleaseKind::Unpin, _, false) => &["unpin_user_pages"],
             Cmd::DmaWrite(..) => &["device writes every page the handle holds"],
             Cmd::DmaRead(..) => &["device reads every page the handle holds"],
+            Cmd::Vmsplice(..) => {
+                &["vmsplice: get_user_pages (FOLL_GET, read-only) with mmap_lock held, into a pipe"]
+            }
+            Cmd::PipeRead(..) => &["read the pipe's pages, then put_page each"],
             Cmd::Assert(..) => &["observe the model"],
         }
     }
@@ -137,9 +156,60 @@ impl Cmd {
     /// The handle the op names without binding it, if any.
     pub fn uses_handle(&self) -> Option<HandleId> {
         match self {
-            Cmd::Release(_, h, _) | Cmd::DmaWrite(h, _) | Cmd::DmaRead(h, _) => Some(*h),
+            Cmd::Release(_, h, _)
+            | Cmd::DmaWrite(h, _)
+            | Cmd::DmaRead(h, _)
+            | Cmd::PipeRead(h, _) => Some(*h),
             Cmd::Assert(Check::SameFrame(h, _)) => Some(*h),
             _ => None,
+        }
+    }
+
+    /// The tasks whose address space the op acts on.
+    pub fn tasks(&self) -> Vec<TaskId> {
+        let check_task = |c: &Check| match c {
+            Check::Refcount(r, _)
+            | Check::Pincount(r, _)
+            | Check::Pinned(r, _)
+            | Check::Zone(r, _)
+            | Check::SameFrame(_, r) => r.task,
+        };
+        match self {
+            Cmd::Store(r, _) | Cmd::Load(r, _) | Cmd::Munmap(r) | Cmd::Vmsplice(r, _) => {
+                vec![r.task]
+            }
+            Cmd::Gup { range, .. } => vec![range.task],
+            Cmd::Exit(t) | Cmd::Mprotect(t, ..) => vec![*t],
+            Cmd::Fork { parent, child } => vec![*parent, *child],
+            Cmd::Assert(c) => vec![check_task(c)],
+            Cmd::Release(..) | Cmd::DmaWrite(..) | Cmd::DmaRead(..) | Cmd::PipeRead(..) => {
+                Vec::new()
+            }
+        }
+    }
+
+    /// The task whose `mmap_lock` step `step` of the op takes, if any: every step that walks
+    /// or changes page tables, faults included, so that between fork's two steps (fork holds
+    /// the parent's `mmap_lock` for write) only GUP-fast and device steps run on the parent.
+    /// GUP-fast takes it only when its second step falls back to the slow path, which the
+    /// caller decides.
+    pub fn mmap_lock(&self, step: u8) -> Option<TaskId> {
+        match self {
+            Cmd::Store(r, _) | Cmd::Load(r, _) | Cmd::Munmap(r) | Cmd::Vmsplice(r, _) => {
+                Some(r.task)
+            }
+            Cmd::Gup {
+                fast: false, range, ..
+            } => Some(range.task),
+            Cmd::Gup { fast: true, .. } => None,
+            Cmd::Exit(t) | Cmd::Mprotect(t, ..) => Some(*t),
+            Cmd::Fork { parent, .. } if step == 0 => Some(*parent),
+            Cmd::Fork { .. }
+            | Cmd::Assert(..)
+            | Cmd::Release(..)
+            | Cmd::DmaWrite(..)
+            | Cmd::DmaRead(..)
+            | Cmd::PipeRead(..) => None,
         }
     }
 }
@@ -155,6 +225,8 @@ pub struct CompiledOp {
     pub text: String,
     /// The handle it waits for: one another actor binds.
     pub waits_for: Option<HandleId>,
+    /// The task it waits for: a child another actor's fork creates.
+    pub waits_for_task: Option<TaskId>,
 }
 
 /// An actor and its ops.
@@ -173,12 +245,17 @@ pub struct ActorDef {
 pub struct HandleDef {
     /// Its name.
     pub name: String,
-    /// get or pin.
+    /// get (or vmsplice) or pin.
     pub kind: GupKind,
+    /// The addresses it covers: `range.task` owns it (a device writing through it writes on
+    /// that task's behalf).
+    pub range: UserRange,
     /// How many pages it covers.
     pub pages: u32,
     /// Taken with FOLL_WRITE: a device may write through it.
     pub write: bool,
+    /// Bound by `vmsplice`: a pipe holds it.
+    pub pipe: bool,
     /// The actor whose op binds it.
     pub binder: ActorId,
 }
@@ -194,8 +271,10 @@ pub struct Program {
     pub source: Source,
     /// `[machine]`.
     pub machine: Machine,
-    /// `[[process]]`.
+    /// `[[process]]`, then every child a `fork` creates (with its parent's VMAs).
     pub processes: Vec<ProcessSpec>,
+    /// For each process, the task that forks it (`None` for those the scenario declares).
+    pub parents: Vec<Option<TaskId>>,
     /// Every handle.
     pub handles: Vec<HandleDef>,
     /// The prologue, the actors, the epilogue.
@@ -214,12 +293,24 @@ impl Program {
 
     /// Resolves names and checks every op of `scenario`.
     pub fn compile(scenario: &Scenario) -> Result<Program, ScenarioError> {
-        Compiler { s: scenario }.compile()
+        Compiler {
+            s: scenario,
+            processes: scenario.processes.clone(),
+            parents: vec![None; scenario.processes.len()],
+            forks: vec![None; scenario.processes.len()],
+        }
+        .compile()
     }
 }
 
 struct Compiler<'a> {
     s: &'a Scenario,
+    /// The declared processes, then the children forks create.
+    processes: Vec<ProcessSpec>,
+    /// For each process, its parent.
+    parents: Vec<Option<TaskId>>,
+    /// For each process, the fork op that creates it.
+    forks: Vec<Option<Binding>>,
 }
 
 /// An actor's ops, before resolution.
@@ -239,7 +330,8 @@ impl OpList<'_> {
     }
 }
 
-/// Where a handle is bound.
+/// Where a handle is bound, or a child forked.
+#[derive(Clone, Copy)]
 struct Binding {
     actor: ActorId,
     op: usize,
@@ -276,7 +368,7 @@ impl Compiler<'_> {
         }
     }
 
-    fn compile(&self) -> Result<Program, ScenarioError> {
+    fn compile(mut self) -> Result<Program, ScenarioError> {
         let s = self.s;
         crate::scenario::builder::check_machine(&s.machine).map_err(|(_, m)| self.err(None, m))?;
         let mut total_pages = 0u64;
@@ -331,39 +423,56 @@ impl Compiler<'_> {
             ));
         }
 
+        // Pass 0: every child a fork creates, with its parent's VMAs.
+        self.add_children(&lists)?;
+
         // Pass 1: every handle and where it is bound.
         let mut handles: Vec<HandleDef> = Vec::new();
         let mut bindings: Vec<Binding> = Vec::new();
         for (a, list) in lists.iter().enumerate() {
             for (i, line) in list.ops.iter().enumerate() {
-                if let Op::Gup {
-                    kind,
-                    addr,
-                    write,
-                    handle,
-                    ..
-                } = &line.op
-                {
-                    if let Some(first) = handles.iter().position(|h| h.name == handle.text) {
-                        let by = lists[handles[first].binder].who();
-                        return Err(self.err_op(line, &handle.at, format!("handle `{}` is bound twice (first by {by}): a name is bound once per scenario", handle.text)));
-                    }
-                    let range = self.range(line, addr)?;
-                    handles.push(HandleDef {
-                        name: handle.text.clone(),
-                        kind: *kind,
-                        pages: range.pages.len() as u32,
-                        write: *write,
-                        binder: a,
-                    });
-                    bindings.push(Binding { actor: a, op: i });
+                let (kind, addr, write, handle, pipe) = match &line.op {
+                    Op::Gup {
+                        kind,
+                        addr,
+                        write,
+                        handle,
+                        ..
+                    } => (*kind, addr, *write, handle, false),
+                    Op::Vmsplice(addr, handle) => (GupKind::Get, addr, false, handle, true),
+                    _ => continue,
+                };
+                if let Some(first) = handles.iter().position(|h| h.name == handle.text) {
+                    let by = lists[handles[first].binder].who();
+                    return Err(self.err_op(line, &handle.at, format!("handle `{}` is bound twice (first by {by}): a name is bound once per scenario", handle.text)));
                 }
+                if self.processes.iter().any(|p| p.name == handle.text) {
+                    return Err(self.err_op(
+                        line,
+                        &handle.at,
+                        format!(
+                            "`{}` names a process: process and handle names are distinct",
+                            handle.text
+                        ),
+                    ));
+                }
+                let range = self.range(line, addr)?;
+                handles.push(HandleDef {
+                    name: handle.text.clone(),
+                    kind,
+                    pages: range.pages.len() as u32,
+                    range,
+                    write,
+                    pipe,
+                    binder: a,
+                });
+                bindings.push(Binding { actor: a, op: i });
             }
         }
 
         // Pass 2: resolve every op.
         let resolver = Resolver {
-            c: self,
+            c: &self,
             lists: &lists,
             handles: &handles,
             bindings: &bindings,
@@ -406,7 +515,8 @@ impl Compiler<'_> {
             summary: s.summary.clone(),
             source: s.source.clone(),
             machine: s.machine,
-            processes: s.processes.clone(),
+            processes: self.processes,
+            parents: self.parents,
             handles,
             actors,
             designs,
@@ -414,14 +524,77 @@ impl Compiler<'_> {
         })
     }
 
+    /// Adds a process for every child a `fork` creates, after the declared ones, in the order
+    /// the forks are written; each gets its parent's VMAs (a child may fork in turn).
+    fn add_children(&mut self, lists: &[OpList<'_>]) -> Result<(), ScenarioError> {
+        let mut pending = Vec::new();
+        for (a, list) in lists.iter().enumerate() {
+            for (i, line) in list.ops.iter().enumerate() {
+                let Op::Fork(parent, child) = &line.op else {
+                    continue;
+                };
+                if let Some(p) = self.processes.iter().position(|p| p.name == child.text) {
+                    let what = if self.parents[p].is_some() {
+                        "is forked twice: a name is created once per scenario"
+                    } else {
+                        "already names a declared process: give the child a name of its own"
+                    };
+                    return Err(self.err_op(line, &child.at, format!("`{}` {what}", child.text)));
+                }
+                if list.role == Role::Epilogue {
+                    return Err(self.err_op(line, &child.at, "the epilogue runs last and alone: a child it forks could do nothing (fork in the prologue or an actor)"));
+                }
+                self.processes.push(ProcessSpec {
+                    name: child.text.clone(),
+                    vmas: Vec::new(),
+                    at: None,
+                });
+                self.parents.push(None);
+                self.forks.push(Some(Binding { actor: a, op: i }));
+                pending.push((line, parent, self.processes.len() - 1));
+            }
+        }
+        // Parents may be children forked later in the text: resolve until nothing moves.
+        let mut resolved: Vec<bool> = self.forks.iter().map(Option::is_none).collect();
+        while !pending.is_empty() {
+            let before = pending.len();
+            let mut rest = Vec::new();
+            for (line, parent, child) in pending {
+                let found = self.processes.iter().position(|p| p.name == parent.text);
+                match found {
+                    Some(p) if resolved[p] => {
+                        self.processes[child].vmas = self.processes[p].vmas.clone();
+                        self.parents[child] = Some(p);
+                        resolved[child] = true;
+                    }
+                    Some(_) => rest.push((line, parent, child)),
+                    None => {
+                        self.task(line, parent)?;
+                    }
+                }
+            }
+            if rest.len() == before {
+                let (line, parent, _) = rest[0];
+                return Err(self.err_op(
+                    line,
+                    &parent.at,
+                    format!(
+                        "`{}` is forked by one of its own descendants: no fork can come first",
+                        parent.text
+                    ),
+                ));
+            }
+            pending = rest;
+        }
+        Ok(())
+    }
+
     fn task(&self, line: &OpLine, name: &Name) -> Result<TaskId, ScenarioError> {
-        self.s
-            .processes
+        self.processes
             .iter()
             .position(|p| p.name == name.text)
             .ok_or_else(|| {
                 let known: Vec<_> = self
-                    .s
                     .processes
                     .iter()
                     .map(|p| format!("`{}`", p.name))
@@ -441,7 +614,7 @@ impl Compiler<'_> {
 
     fn range(&self, line: &OpLine, addr: &Addr) -> Result<UserRange, ScenarioError> {
         let task = self.task(line, &addr.task)?;
-        let p = &self.s.processes[task];
+        let p = &self.processes[task];
         let vma = p
             .vmas
             .iter()
@@ -534,10 +707,11 @@ impl Resolver<'_> {
             Op::Store(a, v) => Cmd::Store(c.range(line, a)?, *v),
             Op::Load(a, v) => Cmd::Load(c.range(line, a)?, *v),
             Op::Exit(p) => Cmd::Exit(c.task(line, p)?),
-            Op::Munmap(a) => {
-                let r = c.range(line, a)?;
-                Cmd::Munmap(r.task, r.vma)
-            }
+            Op::Fork(p, child) => Cmd::Fork {
+                parent: c.task(line, p)?,
+                child: c.task(line, child)?,
+            },
+            Op::Munmap(a) => Cmd::Munmap(c.range(line, a)?),
             Op::Mprotect(a, prot) => {
                 let r = c.range(line, a)?;
                 Cmd::Mprotect(r.task, r.vma, *prot)
@@ -571,11 +745,25 @@ impl Resolver<'_> {
                 Cmd::DmaWrite(id, *v)
             }
             Op::DmaRead(h, v) => Cmd::DmaRead(handle(h)?, *v),
+            Op::Vmsplice(a, h) => Cmd::Vmsplice(
+                c.range(line, a)?,
+                handles
+                    .iter()
+                    .position(|d| d.name == h.text)
+                    .expect("bound in pass 1"),
+            ),
+            Op::PipeRead(h, v) => {
+                let id = handle(h)?;
+                if !handles[id].pipe {
+                    return Err(c.err_op(line, &h.at, format!("handle `{}` is not a pipe: pipe-read reads what `vmsplice ... as {0}` put in one (release a get with put, a pin with unpin)", h.text)));
+                }
+                Cmd::PipeRead(id, *v)
+            }
             Op::Assert(a) => Cmd::Assert(match a {
                 Assertion::Refcount(a, n) => Check::Refcount(c.range(line, a)?, *n),
                 Assertion::Pincount(a, n) => {
                     let r = c.range(line, a)?;
-                    let v = &c.s.processes[r.task].vmas[r.vma];
+                    let v = &c.processes[r.task].vmas[r.vma];
                     if !v.huge {
                         return Err(c.err_op(line, &a.vma.at, format!("`_pincount` exists only for large folios and `{}:{}` is not huge: use `assert pinned` or `assert refcount`", a.task.text, a.vma.text)));
                     }
@@ -602,11 +790,35 @@ impl Resolver<'_> {
                 }
             }),
         };
+        let mut waits_for_task = None;
+        for t in cmd.tasks() {
+            if matches!(cmd, Cmd::Fork { child, .. } if child == t) {
+                continue;
+            }
+            let Some(b) = c.forks[t] else { continue };
+            let name = &c.processes[t].name;
+            let whole = 0..line.text.len();
+            let forker = &lists[b.actor];
+            if b.actor == actor {
+                if b.op >= index {
+                    return Err(c.err_op(
+                        line,
+                        &whole,
+                        format!("process `{name}` is used before the fork that creates it"),
+                    ));
+                }
+            } else if role == Role::Prologue {
+                return Err(c.err_op(line, &whole, format!("the prologue runs first and alone: it cannot use process `{name}`, which {} forks", forker.who())));
+            } else if role == Role::Actor && forker.role == Role::Actor {
+                waits_for_task = Some(t);
+            }
+        }
         Ok(CompiledOp {
             cmd,
             expect: line.expect,
             text: line.text.clone(),
             waits_for,
+            waits_for_task,
         })
     }
 }

@@ -12,7 +12,7 @@ use crate::model::{Action, KernelModel};
 use crate::program::{HandleId, Program, STEP_TABLE_VERSION};
 use crate::scenario::Verdict;
 use crate::scenario::op::GupKind;
-use crate::vm::Pte;
+use crate::vm::{Life, Pte};
 use crate::world::{Handle, World};
 
 /// One replayed step.
@@ -219,7 +219,7 @@ fn frame_changes(mem: &MemMap, pfn: Pfn, a: &Frame, b: &Frame) -> String {
 fn content_text(program: &Program, c: PageContent) -> String {
     let who = match c.writer {
         Writer::Kernel => "kernel".to_owned(),
-        Writer::Device => "device".to_owned(),
+        Writer::Device(t) => format!("device for {}", program.processes[t as usize].name),
         Writer::Task(t) => program.processes[t as usize].name.clone(),
     };
     format!("{:#04x} ({who})", c.value)
@@ -230,6 +230,7 @@ fn pte_text(pte: &Pte) -> String {
         Pte::None => "none".into(),
         Pte::Present { pfn, write } => format!("{pfn} {}", if *write { "rw" } else { "r" }),
         Pte::Dangling { pfn } => format!("{pfn} (freed)"),
+        Pte::Unmapped => "unmapped".into(),
     }
 }
 
@@ -237,7 +238,7 @@ fn handle_text(program: &Program, world: &World, h: HandleId) -> String {
     match world.handles.state(h) {
         Handle::Unbound => "unbound".into(),
         Handle::Failed => "bind failed".into(),
-        Handle::Released => "released".into(),
+        Handle::Released { .. } => "released".into(),
         Handle::Held { calls } => {
             let what = match program.handles[h].kind {
                 GupKind::Get => "reference",
@@ -268,19 +269,35 @@ pub fn changes(program: &Program, world: &World) -> Vec<String> {
     let vm = world.vm.changed_since_checkpoint();
     for (t, p) in program.processes.iter().enumerate() {
         let pname = &p.name;
-        if let Some(&(_, old)) = vm.tasks.iter().find(|&&(u, _)| u == t)
-            && old.alive != world.vm.task(t).alive
-        {
-            out.push(format!("task {pname}: exited"));
+        if let Some(&(_, old)) = vm.tasks.iter().find(|&&(u, _)| u == t) {
+            let now = world.vm.task(t);
+            if old.life != now.life {
+                out.push(match now.life {
+                    Life::Exited => format!("task {pname}: exited"),
+                    Life::Alive => format!("task {pname}: forked"),
+                    Life::Failed => format!("task {pname}: its fork failed"),
+                    Life::Unborn => format!("task {pname}: unborn"),
+                });
+            }
+            if old.write_protect_seq != now.write_protect_seq {
+                out.push(format!(
+                    "task {pname}: write_protect_seq {} → {}",
+                    old.write_protect_seq, now.write_protect_seq
+                ));
+            }
+            if !old.has_pinned && now.has_pinned {
+                out.push(format!("task {pname}: MMF_HAS_PINNED set"));
+            }
         }
         for (v, spec) in p.vmas.iter().enumerate() {
             let vname = &spec.name;
             if let Some(&(_, _, va)) = vm.vmas.iter().find(|&&(u, w, _)| (u, w) == (t, v)) {
                 let vb = world.vm.vma(t, v);
-                if va.mapped != vb.mapped {
+                if va.mapped && !vb.mapped {
                     out.push(format!("{pname}:{vname}: unmapped"));
-                }
-                if va.prot != vb.prot {
+                } else if !va.mapped && vb.mapped {
+                    out.push(format!("{pname}:{vname}: mapped {}", vb.prot.name()));
+                } else if va.prot != vb.prot {
                     out.push(format!(
                         "{pname}:{vname}: prot {} → {}",
                         va.prot.name(),

@@ -1,5 +1,5 @@
 //! The mutable state of one run: frames, address spaces, handles and each actor's place. Only
-//! the world is fingerprinted and compared (DESIGN.md §2), and it is written only through
+//! the world is fingerprinted and compared (docs/design.md), and it is written only through
 //! [`biopin_explore::Table`]s ([`crate::state`] lists them), so that the explorer can
 //! fingerprint a step by what it wrote and undo it in place.
 
@@ -11,7 +11,7 @@ use crate::program::{ActorId, HandleId, Program};
 use crate::state::TableId;
 use crate::vm::{Pte, Vm, VmaShape};
 
-/// A handle's life cycle (DESIGN.md §5): unbound, held or released; or its bind failed. What
+/// A handle's life cycle (docs/scenarios.md): unbound, held or released; or its bind failed. What
 /// it holds (references or pins) is its op's kind, in the program.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Handle {
@@ -25,8 +25,12 @@ pub enum Handle {
         /// How many successful calls took the pages.
         calls: u64,
     },
-    /// It was released.
-    Released,
+    /// It was released (each of its pages `calls` times): it still names its pages, which a
+    /// second release drops again.
+    Released {
+        /// How many calls took the pages.
+        calls: u64,
+    },
 }
 
 impl Record for Handle {
@@ -35,23 +39,26 @@ impl Record for Handle {
             Handle::Unbound => 0,
             Handle::Failed => 1,
             Handle::Held { calls } => 2 | u128::from(calls) << 2,
-            Handle::Released => 3,
+            Handle::Released { calls } => 3 | u128::from(calls) << 2,
         }
     }
 }
 
-/// One page a held handle covers.
+/// One page a handle covers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HeldPage {
     /// The frame the address resolved to.
     pub pfn: Pfn,
-    /// Its folio was freed under the handle (a broken count): using it is a use-after-free.
+    /// Its folio was freed under the handle (a broken count, or after a release): using it is
+    /// a use-after-free.
     pub dangling: bool,
+    /// A pin on it was found unreliable (`pin-unreliable`): reported once.
+    pub unreliable: bool,
 }
 
 impl Record for HeldPage {
     fn pack(self) -> u128 {
-        u128::from(self.pfn.0) | u128::from(self.dangling) << 32
+        u128::from(self.pfn.0) | u128::from(self.dangling) << 32 | u128::from(self.unreliable) << 33
     }
 }
 
@@ -162,10 +169,16 @@ impl Handles {
                 slot,
                 HeldPage {
                     pfn,
-                    dangling: false,
+                    ..HeldPage::default()
                 },
             );
         }
+    }
+
+    /// Page `i` of the handle was found unreliable.
+    pub(crate) fn mark_unreliable(&mut self, h: HandleId, i: usize) {
+        let slot = self.base[h] as usize + i;
+        self.pages.update(slot, |p| p.unreliable = true);
     }
 
     /// The handle's op took nothing.
@@ -173,18 +186,22 @@ impl Handles {
         self.state.set(h, Handle::Failed);
     }
 
-    /// The handle was released: it holds nothing any more.
+    /// The handle was released: it holds nothing any more, but still names its pages.
     pub(crate) fn release(&mut self, h: HandleId) {
-        self.state.set(h, Handle::Released);
-        for slot in self.base[h]..self.base[h + 1] {
-            self.pages.set(slot as usize, HeldPage::default());
-        }
+        let calls = match self.state.get(h) {
+            Handle::Held { calls } | Handle::Released { calls } => calls,
+            Handle::Unbound | Handle::Failed => 0,
+        };
+        self.state.set(h, Handle::Released { calls });
     }
 
-    /// Marks every held page in `freed` dangling.
+    /// Marks every page in `freed` that a held or released handle names dangling.
     fn mark_dangling(&mut self, freed: &std::ops::Range<u32>) {
         for h in 0..self.state.len() {
-            if !matches!(self.state.get(h), Handle::Held { .. }) {
+            if !matches!(
+                self.state.get(h),
+                Handle::Held { .. } | Handle::Released { .. }
+            ) {
                 continue;
             }
             for slot in self.base[h] as usize..self.base[h + 1] as usize {
@@ -391,7 +408,15 @@ impl World {
             .collect();
         let mut world = World {
             mem: MemMap::new(program.machine.frames, program.machine.movable),
-            vm: Vm::new(&tasks),
+            vm: Vm::new(
+                &program
+                    .processes
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>(),
+                &tasks,
+                &program.parents,
+            ),
             handles: Handles::new(program),
             actors: Actors::new(program),
         };

@@ -1,4 +1,4 @@
-//! End-state checks: what a finished path must satisfy (DESIGN.md §4: `leak`).
+//! End-state checks: what a finished path must satisfy (docs/design.md, Invariants: `leak`).
 
 use std::collections::BTreeMap;
 

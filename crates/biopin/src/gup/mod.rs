@@ -15,11 +15,12 @@ use std::ops::Range;
 
 use bitflags::bitflags;
 
+use crate::design::Design;
 use crate::design::{Cow, LongtermMigrate, RefOverflow, ZeroPagePin};
 use crate::errno::Errno;
 use crate::mm::page_ref::grabs_before_refusal;
 use crate::mm::{GUP_PIN_COUNTING_BIAS, Gfp, Invariant, MemMap, PageFlags, Pfn, Zone};
-use crate::vm::{Kernel, Prot, Pte, TaskId, VmaId};
+use crate::vm::{Kernel, Prot, Pte, TaskId, Vm, VmaId};
 
 bitflags! {
     /// GUP flags, with the kernel's values (include/linux/mm_types.h `enum
@@ -137,19 +138,35 @@ impl<'p> Folios<'p> {
 }
 
 impl Kernel<'_> {
-    /// `get_user_pages` / `get_user_pages_remote` (FOLL_GET) called `calls` times on `range`.
+    /// `is_valid_gup_args` (mm/gup.c, 6.x): FOLL_LONGTERM needs FOLL_PIN, EINVAL otherwise.
+    /// Where the design's `gup` is `get` (the 5.x kernels, whose RDMA and VFIO took long-term
+    /// FOLL_GET references, allowed in 5.9 and WARNed about from 5.11) it is allowed.
+    pub fn is_valid_gup_args(&self, flags: FollFlags) -> Result<(), Errno> {
+        if flags.contains(FollFlags::LONGTERM)
+            && !flags.contains(FollFlags::PIN)
+            && self.design.gup == crate::design::Gup::Pin
+        {
+            return Err(Errno::EINVAL);
+        }
+        Ok(())
+    }
+
+    /// `get_user_pages` / `get_user_pages_remote` (FOLL_GET, optionally FOLL_LONGTERM where
+    /// the design allows it) called `calls` times on `range`.
     pub fn get_user_pages(
         &mut self,
         range: &UserRange,
         write: bool,
+        longterm: bool,
         calls: u64,
     ) -> Gupped<GupRefs> {
-        let flags = FollFlags::GET
-            | if write {
-                FollFlags::WRITE
-            } else {
-                FollFlags::empty()
+        let flags = get_flags(write, longterm);
+        if let Err(e) = self.is_valid_gup_args(flags) {
+            return Gupped {
+                taken: None,
+                err: Some(e),
             };
+        }
         let (pages, calls, err) = self.gup_locked(range, flags, calls);
         Gupped {
             taken: (calls > 0).then_some(GupRefs { pages, calls }),
@@ -190,6 +207,7 @@ impl Kernel<'_> {
         flags: FollFlags,
         calls: u64,
     ) -> (Vec<Pfn>, u64, Option<Errno>) {
+        self.mm_set_has_pinned_flag(range.task, flags);
         let migrate = flags.contains(FollFlags::LONGTERM)
             && self.design.longterm_migrate == LongtermMigrate::Movable;
         let gfp = if migrate { Gfp::Normal } else { Gfp::Movable };
@@ -466,8 +484,9 @@ impl Kernel<'_> {
             ref pages,
         } = *range;
         self.vma(task, vma)?;
+        self.mm_set_has_pinned_flag(task, flags);
         let seq = self.vm.task(task).write_protect_seq;
-        if self.fast_checks_seq(flags) && seq % 2 == 1 {
+        if fast_checks_seq(self.design, flags) && seq % 2 == 1 {
             return None;
         }
         let write = flags.contains(FollFlags::WRITE);
@@ -505,9 +524,14 @@ impl Kernel<'_> {
         })
     }
 
-    fn fast_checks_seq(&self, flags: FollFlags) -> bool {
-        flags.contains(FollFlags::PIN)
-            && self.design.gup_fast_fork == crate::design::GupFastFork::Seqcount
+    /// `mm_set_has_pinned_flag`: the first FOLL_PIN on an mm sets `MMF_HAS_PINNED`, before the
+    /// walk (fork then copies the pages that may be pinned).
+    fn mm_set_has_pinned_flag(&mut self, task: TaskId, flags: FollFlags) {
+        let mut t = self.vm.task(task);
+        if flags.contains(FollFlags::PIN) && t.alive() && !t.has_pinned {
+            t.has_pinned = true;
+            self.vm.set_task(task, t);
+        }
     }
 
     /// The second half of GUP-fast: rechecks every PTE (`pte_val(pte) !=
@@ -523,18 +547,7 @@ impl Kernel<'_> {
         grabbed: Option<FastGup>,
     ) -> (Vec<Pfn>, u64, Option<Errno>) {
         if let Some(g) = grabbed {
-            let UserRange {
-                task,
-                vma,
-                ref pages,
-            } = *range;
-            let same = self.vma(task, vma).is_some()
-                && pages
-                    .clone()
-                    .zip(&g.ptes)
-                    .all(|(page, pte)| self.pte(task, vma, page) == *pte)
-                && (!self.fast_checks_seq(flags) || self.vm.task(task).write_protect_seq == g.seq);
-            if same {
+            if gup_fast_keeps(self.vm, self.design, range, flags, &g) {
                 return (g.pages, g.calls, g.refused.then_some(Errno::ENOMEM));
             }
             self.ev.note(|| "gup-fast: a PTE or write_protect_seq changed: drop and fall back to the slow path".into());
@@ -559,6 +572,37 @@ impl Kernel<'_> {
     }
 }
 
+/// Whether GUP-fast looks at `write_protect_seq`: only for FOLL_PIN
+/// (`lockless_pages_from_mm`), and only under `gup_fast_fork = seqcount`.
+fn fast_checks_seq(design: &Design, flags: FollFlags) -> bool {
+    flags.contains(FollFlags::PIN) && design.gup_fast_fork == crate::design::GupFastFork::Seqcount
+}
+
+/// Whether GUP-fast's second step keeps what its first grabbed: the VMA is still there, every
+/// PTE is what was read (`pte_val(pte) != pte_val(ptep_get(ptep))` otherwise), and for a pin
+/// under `seqcount` the sequence has not moved (`read_seqcount_retry`). If not, it drops the
+/// grab and takes the slow path, which needs `mmap_lock`.
+pub fn gup_fast_keeps(
+    vm: &Vm,
+    design: &Design,
+    range: &UserRange,
+    flags: FollFlags,
+    g: &FastGup,
+) -> bool {
+    let UserRange {
+        task,
+        vma,
+        ref pages,
+    } = *range;
+    vm.task(task).alive()
+        && vm.vma(task, vma).mapped
+        && pages
+            .clone()
+            .zip(&g.ptes)
+            .all(|(page, pte)| vm.pte(task, vma, page) == *pte)
+        && (!fast_checks_seq(design, flags) || vm.task(task).write_protect_seq == g.seq)
+}
+
 /// The flags `pin_user_pages` passes down.
 pub fn pin_flags(write: bool, longterm: bool) -> FollFlags {
     let mut flags = FollFlags::PIN;
@@ -568,8 +612,9 @@ pub fn pin_flags(write: bool, longterm: bool) -> FollFlags {
 }
 
 /// The flags `get_user_pages` passes down.
-pub fn get_flags(write: bool) -> FollFlags {
+pub fn get_flags(write: bool, longterm: bool) -> FollFlags {
     let mut flags = FollFlags::GET;
     flags.set(FollFlags::WRITE, write);
+    flags.set(FollFlags::LONGTERM, longterm);
     flags
 }

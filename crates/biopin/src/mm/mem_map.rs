@@ -371,8 +371,7 @@ impl MemMap {
 
     /// Moves a folio's identity to a new frame block for migration: flags, counts and
     /// contents of `from` go to `to` (same order), and `from`'s frames return to the allocator
-    /// without being recorded as freed (its references moved with it). Used by
-    /// `migrate_folio` (mm/migrate.c).
+    /// (the caller records them freed). Used by `migrate_folio` (mm/migrate.c).
     pub fn move_folio(&mut self, from: Pfn, to: Pfn) {
         let n = self.folio_nr_pages(from) as usize;
         for i in 0..n {
@@ -382,6 +381,37 @@ impl MemMap {
                 .set(to.index() + i, self.contents.get(from.index() + i));
         }
         self.release_frames(from);
+    }
+
+    /// `split_huge_page` of a large folio with no references beyond its mappings (the caller
+    /// checked): every page becomes a folio of its own, holding one reference per PTE that
+    /// maps it and keeping its PageAnonExclusive; the folio's anon and dirty flags go to each.
+    /// A page no PTE maps is freed.
+    pub fn split_folio(&mut self, pfn: Pfn, ev: &mut Events) {
+        let head = self.folio(pfn);
+        let nr = self.folio_nr_pages(head);
+        let shared = self.frame(head).flags & (PageFlags::ANON | PageFlags::DIRTY);
+        for i in 0..nr {
+            let page = Pfn(head.0 + i);
+            let f = self.frame(page);
+            self.frames.set(
+                page.index(),
+                Frame {
+                    refcount: f.mapcount,
+                    pincount: 0,
+                    mapcount: f.mapcount,
+                    order: 0,
+                    flags: (f.flags - PageFlags::TAIL) | shared,
+                },
+            );
+        }
+        for i in 0..nr {
+            let page = Pfn(head.0 + i);
+            if self.frame(page).refcount == 0 {
+                self.free_folio(page, ev);
+            }
+        }
+        ev.note(|| format!("{head} split into {nr} pages"));
     }
 
     /// `calls` successive increments by `per_call` of the counter `name` of the folio `pfn`

@@ -111,13 +111,23 @@ impl Record for Frame {
 pub enum Writer {
     /// The kernel: zero-filled at fault, or a page never written.
     Kernel,
-    /// A device, through DMA.
-    Device,
+    /// A device, through DMA, through a handle the task (by index) took.
+    Device(u16),
     /// A task, through its page tables (by task index).
     Task(u16),
 }
 
-/// A page's content: one byte value for the whole page and its provenance (DESIGN.md §2).
+impl Writer {
+    /// The task the write is on behalf of: the writer, or the owner of the device's handle.
+    pub fn task(self) -> Option<usize> {
+        match self {
+            Writer::Kernel => None,
+            Writer::Device(t) | Writer::Task(t) => Some(usize::from(t)),
+        }
+    }
+}
+
+/// A page's content: one byte value for the whole page and its provenance (docs/design.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageContent {
     /// The byte every position of the page holds.
@@ -132,8 +142,8 @@ impl Record for PageContent {
     fn pack(self) -> u128 {
         let writer = match self.writer {
             Writer::Kernel => 0u128,
-            Writer::Device => 1,
-            Writer::Task(t) => 2 + u128::from(t),
+            Writer::Device(t) => 1 + 2 * u128::from(t),
+            Writer::Task(t) => 2 + 2 * u128::from(t),
         };
         u128::from(self.value) | writer << 8 | u128::from(self.epoch) << 32
     }
@@ -160,7 +170,7 @@ mod tests {
 
     #[test]
     fn the_frame_table_fits_its_budget() {
-        // DESIGN.md §8: counts, flags, order and zone in at most 16 bytes a frame (the zone is
+        // docs/design.md, Costs: counts, flags, order and zone in at most 16 bytes a frame (the zone is
         // derived from the frame number).
         assert!(std::mem::size_of::<Frame>() <= 16);
         // Contents and provenance are budgeted separately: at most 8 bytes a frame.

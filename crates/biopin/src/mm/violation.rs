@@ -1,11 +1,11 @@
-//! The invariants of DESIGN.md §4 and the record of their violations, which every layer raises
+//! The invariants of docs/design.md, Invariants and the record of their violations, which every layer raises
 //! and which lives outside the hashed world.
 
 use std::fmt;
 
 use super::page::Pfn;
 
-/// An invariant, by its stable ID (DESIGN.md §4). The IDs are a contract: reports, scenario
+/// An invariant, by its stable ID (docs/design.md, Invariants). The IDs are a contract: reports, scenario
 /// expectations and the code use them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Invariant {

@@ -258,9 +258,10 @@ pub(crate) fn check_vma(pages: i64, huge: bool) -> Result<(), String> {
         ));
     }
     let max = 1i64 << HPAGE_PMD_ORDER;
-    if huge && (!(pages as u64).is_power_of_two() || !(2..=max).contains(&pages)) {
+    if huge && (!(pages as u64).is_power_of_two() || !(4..=max).contains(&pages)) {
         return Err(format!(
-            "a huge VMA is one folio: pages must be a power of two from 2 to {max}, not {pages}"
+            "a huge VMA is one folio: pages must be a power of two from 4 to {max}, not {pages} \
+             (the kernel allocates no order-1 anonymous folio)"
         ));
     }
     Ok(())

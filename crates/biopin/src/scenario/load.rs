@@ -1,4 +1,4 @@
-//! The TOML scenario format (DESIGN.md §5): a thin layer over [`super::ScenarioBuilder`]'s
+//! The TOML scenario format (docs/scenarios.md): a thin layer over [`super::ScenarioBuilder`]'s
 //! types that keeps every value's place in the file for error messages.
 
 use std::collections::BTreeMap;

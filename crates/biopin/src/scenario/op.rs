@@ -1,4 +1,4 @@
-//! The op grammar of scenario files (DESIGN.md §5): one op per string, words separated by
+//! The op grammar of scenario files (docs/scenarios.md): one op per string, words separated by
 //! spaces, an optional `expect ERRNO` at the end.
 
 use std::fmt;
@@ -75,7 +75,9 @@ pub enum Op {
     Load(Addr, Option<u8>),
     /// `exit P`.
     Exit(Name),
-    /// `munmap P:VMA`.
+    /// `fork P as C`.
+    Fork(Name, Name),
+    /// `munmap P:VMA` / `munmap P:VMA[a..b]`.
     Munmap(Addr),
     /// `mprotect P:VMA r|rw`.
     Mprotect(Addr, Prot),
@@ -87,7 +89,7 @@ pub enum Op {
         addr: Addr,
         /// FOLL_WRITE.
         write: bool,
-        /// FOLL_LONGTERM (pins only).
+        /// FOLL_LONGTERM.
         longterm: bool,
         /// The `_fast` variant.
         fast: bool,
@@ -102,6 +104,10 @@ pub enum Op {
     DmaWrite(Name, u8),
     /// `dma-read H [== V]`.
     DmaRead(Name, Option<u8>),
+    /// `vmsplice A as H`.
+    Vmsplice(Addr, Name),
+    /// `pipe-read H [== V]`.
+    PipeRead(Name, Option<u8>),
     /// `assert ...`.
     Assert(Assertion),
 }
@@ -137,7 +143,6 @@ impl fmt::Display for OpError {
 /// The ops of the format that a later layer will model: recognised, and refused as not
 /// supported yet.
 pub const NOT_YET: &[(&str, &str)] = &[
-    ("fork", "fork and COW"),
     ("dio-read", "bios and direct I/O"),
     ("dio-write", "bios and direct I/O"),
     ("write", "the page cache"),
@@ -150,13 +155,11 @@ pub const NOT_YET: &[(&str, &str)] = &[
     ("rdma-reg", "RDMA registration (the io layer)"),
     ("rdma-reg-fd", "RDMA registration (the io layer)"),
     ("rdma-dereg", "RDMA registration (the io layer)"),
-    ("vmsplice", "pipes (the io layer)"),
-    ("pipe-read", "pipes (the io layer)"),
 ];
 
 /// The ops this version models, for error messages.
-pub const MODELLED: &str =
-    "store, load, exit, munmap, mprotect, get, pin, put, unpin, dma-write, dma-read, assert";
+pub const MODELLED: &str = "store, load, fork, exit, munmap, mprotect, get, pin, put, unpin, \
+     dma-write, dma-read, vmsplice, pipe-read, assert";
 
 #[derive(Clone, Copy)]
 struct Word<'a> {
@@ -422,7 +425,25 @@ pub fn parse_op(text: &str) -> Result<(Op, Option<Errno>), OpError> {
             Op::Load(a, check(&mut w)?)
         }
         "exit" => Op::Exit(name(w.take("a process")?, "process")?),
-        "munmap" | "mprotect" => {
+        "fork" => {
+            let parent = name(w.take("a process")?, "process")?;
+            w.expect("as", "`as CHILD`")?;
+            Op::Fork(
+                parent,
+                name(w.take("a child's name after `as`")?, "process")?,
+            )
+        }
+        "vmsplice" => {
+            let a = addr(w.take("an address")?)?;
+            w.expect("as", "`as HANDLE`")?;
+            Op::Vmsplice(a, name(w.take("a handle name after `as`")?, "handle")?)
+        }
+        "pipe-read" => {
+            let h = name(w.take("a handle")?, "handle")?;
+            Op::PipeRead(h, check(&mut w)?)
+        }
+        "munmap" => Op::Munmap(addr(w.take("PROC:VMA")?)?),
+        "mprotect" => {
             let word = w.take("PROC:VMA")?;
             let a = addr(word)?;
             if a.pages.is_some() {
@@ -431,22 +452,18 @@ pub fn parse_op(text: &str) -> Result<(Op, Option<Errno>), OpError> {
                     format!("{} takes a whole VMA: write PROC:VMA", verb.text),
                 ));
             }
-            if verb.text == "munmap" {
-                Op::Munmap(a)
-            } else {
-                let p = w.take("a protection (r or rw)")?;
-                let prot = match p.text {
-                    "r" => Prot::R,
-                    "rw" => Prot::Rw,
-                    other => {
-                        return Err(err(
-                            p.span(),
-                            format!("`{other}` is not a protection: r or rw"),
-                        ));
-                    }
-                };
-                Op::Mprotect(a, prot)
-            }
+            let p = w.take("a protection (r or rw)")?;
+            let prot = match p.text {
+                "r" => Prot::R,
+                "rw" => Prot::Rw,
+                other => {
+                    return Err(err(
+                        p.span(),
+                        format!("`{other}` is not a protection: r or rw"),
+                    ));
+                }
+            };
+            Op::Mprotect(a, prot)
         }
         "get" | "pin" => gup(&mut w, verb)?,
         "put" | "unpin" => {
@@ -507,13 +524,7 @@ fn gup(w: &mut Words<'_>, verb: Word<'_>) -> Result<Op, OpError> {
         let slot = match word.text {
             "as" => break,
             "write" => &mut write,
-            "longterm" if kind == GupKind::Pin => &mut longterm,
-            "longterm" => {
-                return Err(err(
-                    word.span(),
-                    "longterm needs a pin: FOLL_LONGTERM requires FOLL_PIN (write `pin ... longterm`)",
-                ));
-            }
+            "longterm" => &mut longterm,
             "fast" => &mut fast,
             "times" => {
                 if times.is_some() {
@@ -532,15 +543,10 @@ fn gup(w: &mut Words<'_>, verb: Word<'_>) -> Result<Op, OpError> {
                 continue;
             }
             other => {
-                let flags = if kind == GupKind::Pin {
-                    "write, longterm, fast, times N"
-                } else {
-                    "write, fast, times N"
-                };
                 return Err(err(
                     word.span(),
                     format!(
-                        "unexpected `{other}`: {} takes {flags}, then `as HANDLE`",
+                        "unexpected `{other}`: {} takes write, longterm, fast, times N, then `as HANDLE`",
                         verb.text
                     ),
                 ));
@@ -696,6 +702,27 @@ mod tests {
     }
 
     #[test]
+    fn fork_vmsplice_pipe_read_and_partial_munmap_parse() {
+        let (op, _) = ok("fork app as child");
+        assert!(matches!(op, Op::Fork(p, c) if p.text == "app" && c.text == "child"));
+        let (op, _) = ok("vmsplice app:buf[0..2] as p");
+        assert!(matches!(op, Op::Vmsplice(a, h) if a.pages == Some(0..2) && h.text == "p"));
+        let (op, _) = ok("pipe-read p == 0x01");
+        assert!(matches!(op, Op::PipeRead(h, Some(1)) if h.text == "p"));
+        let (op, _) = ok("munmap app:buf[1..3]");
+        assert!(matches!(op, Op::Munmap(a) if a.pages == Some(1..3)));
+        let (op, _) = ok("get app:buf[0] longterm as h");
+        assert!(matches!(
+            op,
+            Op::Gup {
+                kind: GupKind::Get,
+                longterm: true,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn errors_point_at_the_offending_word() {
         let e = bad("store app:buf[0] 0x1ff");
         assert_eq!(e.at, 17..22);
@@ -710,8 +737,8 @@ mod tests {
         assert!(e.message.starts_with("unknown op `frobnicate`"));
         let e = bad("dio-read app:buf[0] f[0]");
         assert!(e.message.contains("not supported yet"), "{}", e.message);
-        let e = bad("get app:buf[0] longterm as h");
-        assert_eq!(e.at, 15..23);
+        let e = bad("get app:buf[0] longterm longterm as h");
+        assert_eq!(e.at, 24..32);
         let e = bad("pin app:buf[0] write write as h");
         assert!(e.message.contains("given twice"));
         let e = bad("pin app:buf[2..2] as h");
@@ -720,8 +747,12 @@ mod tests {
         assert!(e.message.contains("missing `as HANDLE`"), "{}", e.message);
         let e = bad("put h expect ENOPE");
         assert_eq!(e.at, 13..18);
-        let e = bad("munmap app:buf[0]");
+        let e = bad("mprotect app:buf[0] r");
         assert!(e.message.contains("whole VMA"));
+        let e = bad("fork app child");
+        assert!(e.message.contains("expected `as CHILD`"), "{}", e.message);
+        let e = bad("vmsplice app:buf[0] as");
+        assert!(e.message.contains("missing a handle name"), "{}", e.message);
         let e = bad("load app:buf[0] == 1 extra");
         assert_eq!(e.at, 21..26);
         let e = bad("store appbuf 1");

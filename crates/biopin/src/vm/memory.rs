@@ -1,7 +1,7 @@
 //! Faults, copy-on-write and teardown of anonymous memory (mm/memory.c, mm/mmap.c,
 //! mm/mprotect.c).
 
-use super::task::{Kernel, Prot, Pte, TaskId, Vma, VmaId};
+use super::task::{Kernel, Life, Prot, Pte, TaskId, Vma, VmaId};
 use crate::design::Cow;
 use crate::errno::Errno;
 use crate::mm::{Gfp, Invariant, PageContent, PageFlags, Pfn, Writer};
@@ -18,6 +18,7 @@ impl Kernel<'_> {
     ) -> Result<Option<(Pfn, bool)>, Errno> {
         match self.pte(task, vma, page) {
             Pte::None => Ok(None),
+            Pte::Unmapped => Err(Errno::EFAULT),
             Pte::Present { pfn, write } if self.mem.in_use(pfn) => Ok(Some((pfn, write))),
             Pte::Present { pfn, .. } | Pte::Dangling { pfn } => {
                 self.ev.raise(Invariant::UseAfterFree, || {
@@ -119,16 +120,18 @@ impl Kernel<'_> {
     }
 
     /// `do_wp_page` (mm/memory.c): a write fault (or, with `unshare`, a `FAULT_FLAG_UNSHARE`
-    /// fault from GUP) on a write-protected anonymous PTE. Whether the page is reused in place
-    /// or copied is the `cow` knob:
-    /// - `mapcount` (before 5.8): reuse if the page is mapped once (`reuse_swap_page`);
+    /// fault from GUP) on a write-protected PTE of a private mapping. Only an anonymous page
+    /// can be reused in place (the zero page and page-cache pages are always copied); whether
+    /// it is, is the `cow` knob:
+    /// - `mapcount` (before 5.8): reuse if the folio is mapped once (`reuse_swap_page`: the
+    ///   largest mapcount over the folio's pages, so a PTE-mapped large folio counts whole);
     /// - `refcount` (5.9–5.18, 09854ba94c6a): reuse only a small folio whose refcount is 1;
     /// - `pae-anon-only`, `anon-exclusive` (5.19+): reuse a PageAnonExclusive page; otherwise
     ///   reuse a small folio whose refcount is 1 and mark it exclusive
     ///   (`wp_can_reuse_anon_folio`).
     ///
-    /// The zero page is always copied. An unshare leaves the PTE read-only.
-    /// Simplification: no swap cache, KSM or LRU draining.
+    /// An unshare leaves the PTE read-only. Simplification: no swap cache, KSM or LRU
+    /// draining.
     pub(crate) fn do_wp_page(
         &mut self,
         task: TaskId,
@@ -140,13 +143,16 @@ impl Kernel<'_> {
         let (pfn, _) = self
             .present_page(task, vma, page, "write fault")?
             .expect("present");
-        if !self.mem.is_zero_page(pfn) {
-            let frame = self.mem.frame(pfn);
+        if self.mem.folio_flags(pfn).contains(PageFlags::ANON) {
             let large = self.mem.folio_test_large(pfn);
             let refcount = self.mem.folio_ref_count(pfn);
-            let exclusive = frame.flags.contains(PageFlags::ANON_EXCLUSIVE);
+            let exclusive = self
+                .mem
+                .frame(pfn)
+                .flags
+                .contains(PageFlags::ANON_EXCLUSIVE);
             let reuse = match self.design.cow {
-                Cow::Mapcount => frame.mapcount == 1,
+                Cow::Mapcount => self.folio_max_mapcount(pfn) == 1,
                 Cow::Refcount => !large && refcount == 1,
                 Cow::PaeAnonOnly | Cow::AnonExclusive => exclusive || (!large && refcount == 1),
             };
@@ -215,18 +221,20 @@ impl Kernel<'_> {
             .present_page(task, vma, page, "store")?
             .expect("faulted in");
         let writer = Writer::Task(task as u16);
+        let epoch = self.vm.task(task).epoch;
         self.mem.set_content(
             pfn,
             PageContent {
                 value,
                 writer,
-                epoch: 0,
+                epoch,
             },
         );
         Ok(())
     }
 
-    /// A user load from page `page` (a read fault first if nothing is mapped).
+    /// A user load from page `page` (a read fault first if nothing is mapped). What the task
+    /// reads is checked against its lineage (`leak-parent-to-child`, `leak-child-to-parent`).
     pub fn load(&mut self, task: TaskId, vma: VmaId, page: u32) -> Result<PageContent, Errno> {
         if self.present_page(task, vma, page, "load")?.is_none() {
             self.handle_mm_fault(task, vma, page, false, Gfp::Movable)?;
@@ -234,13 +242,18 @@ impl Kernel<'_> {
         let (pfn, _) = self
             .present_page(task, vma, page, "load")?
             .expect("faulted in");
-        Ok(self.mem.content(pfn))
+        let content = self.mem.content(pfn);
+        self.observe(task, content, || format!("a load of page {page}"));
+        Ok(content)
     }
 
     /// `zap_pte_range` for one PTE: drops the page's mapping and the reference it held (none
     /// for the zero page). A PTE whose folio was already freed is a use-after-free: the put
     /// reaches a freed page, and nothing else is done.
     fn zap_pte(&mut self, task: TaskId, vma: VmaId, page: u32) {
+        if self.pte(task, vma, page) == Pte::Unmapped {
+            return;
+        }
         if let Ok(Some((pfn, _))) = self.present_page(task, vma, page, "zap_pte_range")
             && !self.mem.is_zero_page(pfn)
         {
@@ -254,54 +267,99 @@ impl Kernel<'_> {
     /// `munmap` of a whole VMA (`do_vmi_munmap`): zaps every PTE. Unmapping a VMA that is
     /// already gone succeeds and does nothing, as in the kernel.
     pub fn munmap(&mut self, task: TaskId, vma: VmaId) -> Result<(), Errno> {
-        if !self.vm.task(task).alive {
+        let pages = self.vm.layout(task, vma).pages;
+        self.munmap_range(task, vma, 0..pages)
+    }
+
+    /// `munmap` of pages `pages` of a VMA (`do_vmi_munmap`, splitting the VMA): zaps their
+    /// PTEs; what remains of the VMA stays mapped. Unmapping what is already gone succeeds
+    /// and does nothing, as in the kernel. Simplification: a large folio partly unmapped stays
+    /// whole (no deferred split).
+    pub fn munmap_range(
+        &mut self,
+        task: TaskId,
+        vma: VmaId,
+        pages: std::ops::Range<u32>,
+    ) -> Result<(), Errno> {
+        if !self.vm.task(task).alive() {
             return Err(Errno::ESRCH);
         }
         let Some(v) = self.vma(task, vma) else {
             return Ok(());
         };
-        for page in 0..v.pages {
-            self.zap_pte(task, vma, page);
+        if pages == (0..v.pages) {
+            for page in 0..v.pages {
+                self.zap_pte(task, vma, page);
+            }
+            self.vm.set_vma(
+                task,
+                vma,
+                Vma {
+                    mapped: false,
+                    prot: v.prot,
+                },
+            );
+            return Ok(());
         }
-        self.vm.set_vma(
-            task,
-            vma,
-            Vma {
-                mapped: false,
-                prot: v.prot,
-            },
-        );
+        for page in pages {
+            self.zap_pte(task, vma, page);
+            self.set_pte(task, vma, page, Pte::Unmapped);
+        }
+        if (0..v.pages).all(|p| self.pte(task, vma, p) == Pte::Unmapped) {
+            self.vm.set_vma(
+                task,
+                vma,
+                Vma {
+                    mapped: false,
+                    prot: v.prot,
+                },
+            );
+        }
         Ok(())
+    }
+
+    /// The largest mapcount over the pages of the folio `pfn` belongs to: what
+    /// `reuse_swap_page` (before 5.8) compared with 1.
+    pub fn folio_max_mapcount(&self, pfn: Pfn) -> i32 {
+        let head = self.mem.folio(pfn);
+        (0..self.mem.folio_nr_pages(head))
+            .map(|i| self.mem.frame(Pfn(head.0 + i)).mapcount)
+            .max()
+            .unwrap_or(0)
     }
 
     /// `do_exit` → `exit_mmap`: tears down every mapping of the task. Handles the task
     /// bound are not touched (they are the holders' to release).
     pub fn exit(&mut self, task: TaskId) -> Result<(), Errno> {
-        if !self.vm.task(task).alive {
+        if !self.vm.task(task).alive() {
             return Err(Errno::ESRCH);
         }
         for vma in 0..self.vm.nr_vmas(task) {
             self.munmap(task, vma)?;
         }
         let mut state = self.vm.task(task);
-        state.alive = false;
+        state.life = Life::Exited;
         self.vm.set_task(task, state);
         Ok(())
     }
 
-    /// `mprotect` of a whole VMA (mm/mprotect.c). `r` write-protects every PTE. `rw` never
-    /// makes a private PTE writable (the next write faults and `do_wp_page` decides), except
-    /// that under `anon-exclusive` a PageAnonExclusive page is made writable at once
+    /// `mprotect` of a whole VMA (mm/mprotect.c). The same protection again changes nothing
+    /// (`mprotect_fixup` returns early). `r` write-protects every PTE. `rw` never makes a
+    /// private PTE writable (the next write faults and `do_wp_page` decides), except that under
+    /// `anon-exclusive` a PageAnonExclusive page is made writable at once
     /// (`can_change_pte_writable`). That arrived in 6.0 for dirty PTEs only (64fe24a3e05e) and
     /// for clean ones in 6.2; biopin keeps no PTE dirty bit, so `pae-anon-only` (5.19–6.1)
     /// never upgrades. ENOMEM if the VMA is gone, as for an unmapped range.
     pub fn mprotect(&mut self, task: TaskId, vma: VmaId, prot: Prot) -> Result<(), Errno> {
-        if !self.vm.task(task).alive {
+        if !self.vm.task(task).alive() {
             return Err(Errno::ESRCH);
         }
         let Some(v) = self.vma(task, vma) else {
             return Err(Errno::ENOMEM);
         };
+        if v.prot == prot {
+            return Ok(());
+        }
         let upgrade = prot == Prot::Rw && self.design.cow == Cow::AnonExclusive;
         for page in 0..v.pages {
             if let Pte::Present { pfn, write } = self.pte(task, vma, page) {

@@ -59,6 +59,8 @@ pub enum Pte {
         /// The frame it still names.
         pfn: Pfn,
     },
+    /// No VMA covers this page any more: a partial `munmap` took it away.
+    Unmapped,
 }
 
 impl Record for Pte {
@@ -67,6 +69,7 @@ impl Record for Pte {
             Pte::None => 0,
             Pte::Present { pfn, write } => 1 | u128::from(write) << 2 | u128::from(pfn.0) << 8,
             Pte::Dangling { pfn } => 2 | u128::from(pfn.0) << 8,
+            Pte::Unmapped => 3,
         }
     }
 }
@@ -142,19 +145,64 @@ pub struct VmaView {
     pub prot: Prot,
 }
 
+/// Where a task is in its life.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Life {
+    /// A child whose fork has not completed yet (or not started).
+    #[default]
+    Unborn,
+    /// Running: its address space can be used.
+    Alive,
+    /// It has exited.
+    Exited,
+    /// The fork that was to create it failed: ops naming it are skipped.
+    Failed,
+}
+
 /// A task (`struct task_struct`), as far as its memory goes: the changing part of it and of
 /// its `mm_struct`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Task {
-    /// False once it has exited.
-    pub alive: bool,
-    /// `mm->write_protect_seq`: odd while fork write-protects the parent (57efa1fe5957).
+    /// Where it is in its life.
+    pub life: Life,
+    /// `mm->write_protect_seq`: odd while fork write-protects the parent (57efa1fe5957). It
+    /// moves under every design; GUP-fast reads it only under `gup_fast_fork = seqcount`.
     pub write_protect_seq: u32,
+    /// Its fork epoch: how many forks it has begun. Every page it writes records the epoch it
+    /// wrote in, so that a child can tell the parent's writes after the fork from those before.
+    pub epoch: u16,
+    /// For a forked child: its parent's epoch when the fork began.
+    pub forked_at: u16,
+    /// `MMF_HAS_PINNED`: set by the first FOLL_PIN on this mm, never cleared (not inherited
+    /// by a child).
+    pub has_pinned: bool,
+}
+
+impl Task {
+    /// Whether its address space can be used.
+    pub fn alive(self) -> bool {
+        self.life == Life::Alive
+    }
+
+    /// Whether it is between the two steps of a fork it makes (`write_protect_seq` odd; fork
+    /// holds its `mmap_lock` for write).
+    pub fn forking(self) -> bool {
+        self.write_protect_seq % 2 == 1
+    }
 }
 
 impl Record for Task {
     fn pack(self) -> u128 {
-        u128::from(self.alive) | u128::from(self.write_protect_seq) << 1
+        let life = match self.life {
+            Life::Unborn => 0u128,
+            Life::Alive => 1,
+            Life::Exited => 2,
+            Life::Failed => 3,
+        };
+        life | u128::from(self.has_pinned) << 2
+            | u128::from(self.write_protect_seq) << 8
+            | u128::from(self.epoch) << 40
+            | u128::from(self.forked_at) << 56
     }
 }
 
@@ -168,6 +216,8 @@ impl Record for Task {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Vm {
     layout: Vec<Vec<VmaLayout>>,
+    parents: Vec<Option<TaskId>>,
+    names: Vec<String>,
     tasks: Table<Task>,
     vmas: Table<Vma>,
     ptes: Table<Pte>,
@@ -176,8 +226,11 @@ pub struct Vm {
 journaled!(Vm { tasks, vmas, ptes });
 
 impl Vm {
-    /// Live tasks with the given VMAs, every one mapped and unpopulated.
-    pub fn new(tasks: &[Vec<VmaShape>]) -> Vm {
+    /// Tasks named `names` with the given VMAs, unpopulated: those with no parent alive with
+    /// every VMA mapped, the others children that the fork of their parent will create.
+    pub fn new(names: &[&str], tasks: &[Vec<VmaShape>], parents: &[Option<TaskId>]) -> Vm {
+        assert_eq!(tasks.len(), parents.len(), "one parent (or none) per task");
+        assert_eq!(tasks.len(), names.len(), "one name per task");
         let mut layout = Vec::with_capacity(tasks.len());
         let (mut slot, mut first_pte) = (0u32, 0u32);
         for vmas in tasks {
@@ -197,16 +250,21 @@ impl Vm {
         }
         let mut vm = Vm {
             layout,
+            parents: parents.to_vec(),
+            names: names.iter().map(|n| n.to_string()).collect(),
             tasks: Table::new(TableId::Tasks.id(), tasks.len()),
             vmas: Table::new(TableId::Vmas.id(), slot as usize),
             ptes: Table::new(TableId::Ptes.id(), first_pte as usize),
         };
         for (t, vmas) in tasks.iter().enumerate() {
+            if parents[t].is_some() {
+                continue;
+            }
             vm.tasks.set(
                 t,
                 Task {
-                    alive: true,
-                    write_protect_seq: 0,
+                    life: Life::Alive,
+                    ..Task::default()
                 },
             );
             for (v, shape) in vmas.iter().enumerate() {
@@ -226,6 +284,16 @@ impl Vm {
     /// The number of tasks.
     pub fn nr_tasks(&self) -> usize {
         self.layout.len()
+    }
+
+    /// The task's name (its process's, in the scenario).
+    pub fn name(&self, task: TaskId) -> &str {
+        &self.names[task]
+    }
+
+    /// The task that forks `task`, if a fork creates it.
+    pub fn parent(&self, task: TaskId) -> Option<TaskId> {
+        self.parents[task]
     }
 
     /// The number of VMAs of a task.
@@ -343,7 +411,7 @@ impl Kernel<'_> {
     pub fn vma(&self, task: TaskId, vma: VmaId) -> Option<VmaView> {
         let v = self.vm.vma(task, vma);
         let l = self.vm.layout(task, vma);
-        (self.vm.task(task).alive && v.mapped).then_some(VmaView {
+        (self.vm.task(task).alive() && v.mapped).then_some(VmaView {
             kind: l.kind,
             pages: l.pages,
             order: l.order,

@@ -40,7 +40,9 @@ fn each_kind_of_bad_op_is_placed() {
         ),
         ("store nobody:buf[0] 1", 15, "unknown process `nobody`"),
         ("store app:heap[0] 1", 19, "unknown VMA `heap`"),
-        ("fork app as child", 9, "not supported yet"),
+        ("rdma-reg app:buf[0] as r", 9, "not supported yet"),
+        ("fork app as app", 21, "already names a declared process"),
+        ("fork nobody as child", 14, "unknown process `nobody`"),
         (
             "assert pincount app:buf[0] == 1",
             29,

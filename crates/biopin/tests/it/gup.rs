@@ -1,4 +1,4 @@
-//! GUP through the Rust API: the counts each call moves, checked against KERNEL.md §1–§2.
+//! GUP through the Rust API: the counts each call moves, checked against docs/kernel.md §1–§2.
 
 use biopin::design::Design;
 use biopin::errno::Errno;
@@ -27,7 +27,7 @@ impl Machine {
         };
         Machine {
             mem: MemMap::new(frames, movable),
-            vm: Vm::new(&[vec![vma(0), vma(2)]]),
+            vm: Vm::new(&["app"], &[vec![vma(0), vma(2)]], &[None]),
             design: design(design_name),
             ev: Events::detailed(),
         }
@@ -106,13 +106,19 @@ fn a_pin_adds_the_bias_to_a_small_folio_and_one_plus_pincount_to_a_large_one() {
 fn get_user_pages_read_of_an_untouched_page_returns_the_zero_page() {
     let mut m = Machine::new(8, 0, "linux-6.5");
     let mut k = m.k();
-    let refs = k.get_user_pages(&range(0, 0..1), false, 1).taken.unwrap();
+    let refs = k
+        .get_user_pages(&range(0, 0..1), false, false, 1)
+        .taken
+        .unwrap();
     let zero = k.mem.zero_pfn();
     assert_eq!(refs.pages, vec![zero]);
     // FOLL_GET takes a reference on the zero page too; a mapping of it takes none.
     assert_eq!(k.mem.folio_ref_count(zero), 2);
     // A write GUP breaks COW from the zero page into a new page.
-    let w = k.get_user_pages(&range(0, 0..1), true, 1).taken.unwrap();
+    let w = k
+        .get_user_pages(&range(0, 0..1), true, false, 1)
+        .taken
+        .unwrap();
     assert_ne!(w.pages[0], zero);
     assert_eq!(k.mem.folio_ref_count(w.pages[0]), 2);
     k.put_user_refs(refs, false);
@@ -167,7 +173,7 @@ fn refusal_stops_the_calls_at_the_sign_bit_and_wrap_overflows() {
     let mut m = Machine::new(8, 0, "linux-5.0");
     let mut k = m.k();
     k.store(0, 0, 0, 1).unwrap();
-    let got = k.get_user_pages(&range(0, 0..1), false, u64::from(u32::MAX));
+    let got = k.get_user_pages(&range(0, 0..1), false, false, u64::from(u32::MAX));
     assert_eq!(got.err, None);
     assert_eq!(k.mem.folio_ref_count(got.taken.unwrap().pages[0]), 0);
     assert_eq!(m.raised(), vec![Invariant::RefcountOverflow]);
@@ -232,7 +238,10 @@ fn a_longterm_pin_migrates_out_of_zone_movable_keeping_content_and_mapping() {
 fn a_longterm_pin_that_cannot_migrate_fails_holding_nothing() {
     let mut m = Machine::new(8, 4, "linux-6.5");
     let mut k = m.k();
-    let other = k.get_user_pages(&range(0, 0..1), true, 1).taken.unwrap();
+    let other = k
+        .get_user_pages(&range(0, 0..1), true, false, 1)
+        .taken
+        .unwrap();
     let page = other.pages[0];
     let got = k.pin_user_pages(&range(0, 0..1), true, true, 1);
     assert_eq!((got.taken, got.err), (None, Some(Errno::ENOMEM)));
@@ -246,13 +255,17 @@ fn gup_checks_the_vma() {
     let mut m = Machine::new(8, 0, "linux-6.5");
     let mut k = m.k();
     k.mprotect(0, 0, Prot::R).unwrap();
-    let got = k.get_user_pages(&range(0, 0..1), true, 1);
+    let got = k.get_user_pages(&range(0, 0..1), true, false, 1);
     assert_eq!(
         got.err,
         Some(Errno::EFAULT),
         "FOLL_WRITE on a read-only VMA"
     );
-    assert!(k.get_user_pages(&range(0, 0..1), false, 1).taken.is_some());
+    assert!(
+        k.get_user_pages(&range(0, 0..1), false, false, 1)
+            .taken
+            .is_some()
+    );
     k.munmap(0, 1).unwrap();
     assert_eq!(
         k.pin_user_pages(&range(1, 0..1), false, false, 1).err,
@@ -324,7 +337,10 @@ fn write_faults_reuse_or_copy_per_the_cow_knob() {
         let mut m = Machine::new(8, 0, name);
         let mut k = m.k();
         k.store(0, 0, 0, 1).unwrap();
-        let refs = k.get_user_pages(&range(0, 0..1), false, 1).taken.unwrap();
+        let refs = k
+            .get_user_pages(&range(0, 0..1), false, false, 1)
+            .taken
+            .unwrap();
         k.mprotect(0, 0, Prot::R).unwrap();
         k.mprotect(0, 0, Prot::Rw).unwrap();
         k.store(0, 0, 0, 2).unwrap();
