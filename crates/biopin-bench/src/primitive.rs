@@ -7,6 +7,7 @@ use std::hint::black_box;
 use biopin::design::Design;
 use biopin::gup::pin_flags;
 use biopin::mm::{Events, GUP_PIN_COUNTING_BIAS, Gfp, MemMap, Pfn};
+use biopin::pagecache::PageCache;
 use biopin::vm::{Kernel, Vm};
 
 /// Pages pinned and unpinned.
@@ -29,11 +30,13 @@ fn machine(order: u8) -> (MemMap, Vec<Pfn>) {
 fn pin_unpin(order: u8) -> f64 {
     let (mut mem, pages) = machine(order);
     let mut vm = Vm::new(&[], &[], &[]);
+    let mut cache = PageCache::new(&[]);
     let design = Design::parse("linux-6.5").expect("a preset");
     let mut ev = Events::quiet();
     let mut k = Kernel {
         mem: &mut mem,
         vm: &mut vm,
+        cache: &mut cache,
         design: &design,
         ev: &mut ev,
     };

@@ -326,6 +326,7 @@ impl Report<'_> {
             file: String,
             name: &'a str,
             summary: &'a str,
+            selftest: &'a [String],
             cells: Vec<JsonCell>,
         }
         #[derive(Serialize)]
@@ -381,6 +382,7 @@ impl Report<'_> {
                     file: file.display().to_string(),
                     name: &p.name,
                     summary: &p.summary,
+                    selftest: &p.selftest,
                     cells: cells
                         .iter()
                         .map(|c| JsonCell {

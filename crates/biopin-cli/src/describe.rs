@@ -85,6 +85,9 @@ pub fn explain(file: &Path) -> u8 {
     if !program.summary.is_empty() {
         println!("  {}", program.summary);
     }
+    for case in &program.selftest {
+        println!("  ports {case}");
+    }
     println!(
         "machine: {} frames, the last {} movable",
         program.machine.frames, program.machine.movable

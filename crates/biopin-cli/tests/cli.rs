@@ -75,7 +75,7 @@ fn bad_inputs_exit_2_with_one_line_naming_file_line_and_column() {
         ("verb.toml", op("frobnicate app:buf[0]"), ":9:9:"),
         ("handle.toml", op("put nobody"), ":9:13:"),
         ("kind.toml", b"[[process]]\nname = \"p\"\n[[process.vma]]\nname = \"v\"\nkind = \"heap\"\npages = 1\n".to_vec(), ":5:8:"),
-        ("file.toml", b"[[process]]\nname = \"p\"\n[[process.vma]]\nname = \"v\"\nkind = \"shared\"\nfile = \"nofile\"\npages = 1\n".to_vec(), ":5:8:"),
+        ("file.toml", b"[[process]]\nname = \"p\"\n[[process.vma]]\nname = \"v\"\nkind = \"shared\"\nfile = \"nofile\"\npages = 1\n".to_vec(), ":4:8:"),
         ("index.toml", op("store app:buf[2] 1"), ":9:22:"),
         ("value.toml", op("store app:buf[0] 0x100"), ":9:26:"),
         ("times.toml", op("pin app:buf[0] times 1099511627777 as h"), ":9:30:"),

@@ -94,12 +94,14 @@ fn run(
     let World {
         mem,
         vm,
+        cache,
         handles,
         actors,
     } = world;
     let mut k = Kernel {
         mem,
         vm,
+        cache,
         design,
         ev,
     };

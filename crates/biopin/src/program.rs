@@ -9,8 +9,10 @@ use crate::errno::Errno;
 use crate::gup::UserRange;
 use crate::mm::Zone;
 use crate::scenario::op::{Addr, Assertion, GupKind, Name, Op, ReleaseKind};
-use crate::scenario::{Machine, OpLine, ProcessSpec, Scenario, ScenarioError, Source, Verdict};
-use crate::vm::{Prot, TaskId, VmaId};
+use crate::scenario::{
+    FileSpec, Machine, OpLine, ProcessSpec, Scenario, ScenarioError, Source, Verdict, VmaSpec,
+};
+use crate::vm::{Prot, TaskId, VmaId, VmaKind};
 
 /// The version of the step table below: part of every replay token, bumped whenever an op's
 /// split into steps changes, so that an old token is refused rather than replayed as a
@@ -267,10 +269,14 @@ pub struct Program {
     pub name: String,
     /// `summary`.
     pub summary: String,
+    /// `selftest`: the kernel selftest cases it ports (their `# [RUN] …` lines).
+    pub selftest: Vec<String>,
     /// Where it came from.
     pub source: Source,
     /// `[machine]`.
     pub machine: Machine,
+    /// `[[file]]`.
+    pub files: Vec<FileSpec>,
     /// `[[process]]`, then every child a `fork` creates (with its parent's VMAs).
     pub processes: Vec<ProcessSpec>,
     /// For each process, the task that forks it (`None` for those the scenario declares).
@@ -372,6 +378,26 @@ impl Compiler<'_> {
         let s = self.s;
         crate::scenario::builder::check_machine(&s.machine).map_err(|(_, m)| self.err(None, m))?;
         let mut total_pages = 0u64;
+        for (i, f) in s.files.iter().enumerate() {
+            if !crate::scenario::op::is_name(&f.name) {
+                return Err(self.err_spec(&f.at, format!("`{}` is not a usable file name (letters, digits, `_`, `-`, `.`; starting with a letter)", f.name)));
+            }
+            if s.files[..i].iter().any(|g| g.name == f.name) {
+                return Err(self.err_spec(&f.at, format!("file `{}` is defined twice", f.name)));
+            }
+            if s.processes.iter().any(|p| p.name == f.name) {
+                return Err(self.err_spec(
+                    &f.at,
+                    format!(
+                        "`{}` names both a file and a process: names are distinct",
+                        f.name
+                    ),
+                ));
+            }
+        }
+        for case in &s.selftest {
+            crate::scenario::builder::check_selftest(case).map_err(|m| self.err(None, m))?;
+        }
         for (i, p) in s.processes.iter().enumerate() {
             if !crate::scenario::op::is_name(&p.name) {
                 return Err(self.err_spec(&p.at, format!("`{}` is not a usable process name (letters, digits, `_`, `-`, `.`; starting with a letter)", p.name)));
@@ -391,6 +417,7 @@ impl Compiler<'_> {
                 }
                 crate::scenario::builder::check_vma(i64::from(v.pages), v.huge)
                     .map_err(|m| self.err_spec(&v.at, m))?;
+                self.check_file_vma(p, v)?;
                 total_pages += u64::from(v.pages);
                 crate::scenario::builder::check_total_pages(total_pages)
                     .map_err(|m| self.err_spec(&v.at, m))?;
@@ -446,15 +473,10 @@ impl Compiler<'_> {
                     let by = lists[handles[first].binder].who();
                     return Err(self.err_op(line, &handle.at, format!("handle `{}` is bound twice (first by {by}): a name is bound once per scenario", handle.text)));
                 }
-                if self.processes.iter().any(|p| p.name == handle.text) {
-                    return Err(self.err_op(
-                        line,
-                        &handle.at,
-                        format!(
-                            "`{}` names a process: process and handle names are distinct",
-                            handle.text
-                        ),
-                    ));
+                if self.processes.iter().any(|p| p.name == handle.text)
+                    || self.s.files.iter().any(|f| f.name == handle.text)
+                {
+                    return Err(self.err_op(line, &handle.at, format!("`{}` names a process or a file: process, file and handle names are distinct", handle.text)));
                 }
                 let range = self.range(line, addr)?;
                 handles.push(HandleDef {
@@ -513,8 +535,10 @@ impl Compiler<'_> {
         Ok(Program {
             name: s.name.clone(),
             summary: s.summary.clone(),
+            selftest: s.selftest.clone(),
             source: s.source.clone(),
             machine: s.machine,
+            files: s.files.clone(),
             processes: self.processes,
             parents: self.parents,
             handles,
@@ -522,6 +546,48 @@ impl Compiler<'_> {
             designs,
             expect,
         })
+    }
+
+    /// A `shared` or `private` VMA maps an existing file, within it, with small folios.
+    fn check_file_vma(&self, p: &ProcessSpec, v: &VmaSpec) -> Result<(), ScenarioError> {
+        let Some(name) = &v.file else { return Ok(()) };
+        let Some(f) = self.s.files.iter().find(|f| f.name == *name) else {
+            let known: Vec<String> = self
+                .s
+                .files
+                .iter()
+                .map(|f| format!("`{}`", f.name))
+                .collect();
+            let known = if known.is_empty() {
+                "none is declared (add a [[file]])".into()
+            } else {
+                format!("the files are {}", known.join(", "))
+            };
+            return Err(self.err_spec(
+                &v.at,
+                format!(
+                    "VMA `{}` of process `{}` maps unknown file `{name}`: {known}",
+                    v.name, p.name
+                ),
+            ));
+        };
+        if v.huge {
+            return Err(self.err_spec(&v.at, format!("VMA `{}`: huge = true is for anon VMAs only (file folios are not modelled large)", v.name)));
+        }
+        if u64::from(v.offset) + u64::from(v.pages) > u64::from(f.pages) {
+            return Err(self.err_spec(
+                &v.at,
+                format!(
+                    "VMA `{}` maps pages {}..{} of file `{}`, which has {} pages",
+                    v.name,
+                    v.offset,
+                    u64::from(v.offset) + u64::from(v.pages),
+                    f.name,
+                    f.pages
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Adds a process for every child a `fork` creates, after the declared ones, in the order
@@ -540,6 +606,16 @@ impl Compiler<'_> {
                         "already names a declared process: give the child a name of its own"
                     };
                     return Err(self.err_op(line, &child.at, format!("`{}` {what}", child.text)));
+                }
+                if self.s.files.iter().any(|f| f.name == child.text) {
+                    return Err(self.err_op(
+                        line,
+                        &child.at,
+                        format!(
+                            "`{}` names a file: process and file names are distinct",
+                            child.text
+                        ),
+                    ));
                 }
                 if list.role == Role::Epilogue {
                     return Err(self.err_op(line, &child.at, "the epilogue runs last and alone: a child it forks could do nothing (fork in the prologue or an actor)"));
@@ -585,6 +661,15 @@ impl Compiler<'_> {
                 ));
             }
             pending = rest;
+        }
+        Ok(())
+    }
+
+    /// Writes through a shared file mapping (`do_shared_fault`, `page_mkwrite`) arrive with
+    /// the page cache's write path: refused until then.
+    fn writable(&self, line: &OpLine, addr: &Addr, r: &UserRange) -> Result<(), ScenarioError> {
+        if self.processes[r.task].vmas[r.vma].kind == VmaKind::Shared {
+            return Err(self.err_op(line, &addr.vma.at, format!("`{}:{}` is a shared file mapping: writing through one (page_mkwrite) is not supported yet; it arrives with the page cache's write path", addr.task.text, addr.vma.text)));
         }
         Ok(())
     }
@@ -704,7 +789,11 @@ impl Resolver<'_> {
             Ok(id)
         };
         let cmd = match &line.op {
-            Op::Store(a, v) => Cmd::Store(c.range(line, a)?, *v),
+            Op::Store(a, v) => {
+                let r = c.range(line, a)?;
+                c.writable(line, a, &r)?;
+                Cmd::Store(r, *v)
+            }
             Op::Load(a, v) => Cmd::Load(c.range(line, a)?, *v),
             Op::Exit(p) => Cmd::Exit(c.task(line, p)?),
             Op::Fork(p, child) => Cmd::Fork {
@@ -726,7 +815,13 @@ impl Resolver<'_> {
                 handle: h,
             } => Cmd::Gup {
                 kind: *kind,
-                range: c.range(line, addr)?,
+                range: {
+                    let r = c.range(line, addr)?;
+                    if *write {
+                        c.writable(line, addr, &r)?;
+                    }
+                    r
+                },
                 write: *write,
                 longterm: *longterm,
                 fast: *fast,

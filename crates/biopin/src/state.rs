@@ -34,6 +34,10 @@ pub enum TableId {
     FastGup,
     /// The PTEs each actor's GUP-fast read, and which of their folios were freed since.
     FastPages,
+    /// `pagecache`: per file page, the folio caching it.
+    PageCache,
+    /// `pagecache`: per file page, what its disk block holds.
+    Disk,
 }
 
 impl TableId {

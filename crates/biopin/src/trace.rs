@@ -314,6 +314,17 @@ pub fn changes(program: &Program, world: &World) -> Vec<String> {
             }
         }
     }
+    for (f, i, old) in world.cache.changed_since_checkpoint() {
+        let fname = &program.files[f].name;
+        match (old.pfn, world.cache.lookup(f, i)) {
+            (None, Some(pfn)) => out.push(format!("{fname}[{i}]: cached at {pfn}")),
+            (Some(a), Some(b)) => out.push(format!("{fname}[{i}]: cached at {a} → {b}")),
+            (Some(pfn), None) => {
+                out.push(format!("{fname}[{i}]: {pfn} removed from the page cache"))
+            }
+            (None, None) => {}
+        }
+    }
     let mem = &world.mem;
     for (pfn, x, ca) in mem.changed_since_checkpoint() {
         let y = mem.frame(pfn);

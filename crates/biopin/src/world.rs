@@ -7,6 +7,7 @@ use biopin_explore::{Journaled, Record, Table, journaled};
 
 use crate::gup::FastGup;
 use crate::mm::{MemMap, Pfn};
+use crate::pagecache::{FileShape, PageCache};
 use crate::program::{ActorId, HandleId, Program};
 use crate::state::TableId;
 use crate::vm::{Pte, Vm, VmaShape};
@@ -371,6 +372,8 @@ pub struct World {
     pub mem: MemMap,
     /// Every task's address space.
     pub vm: Vm,
+    /// Every file's page cache and disk blocks.
+    pub cache: PageCache,
     /// Handles, in the program's order.
     pub handles: Handles,
     /// Actors, in the program's order (prologue first, epilogue last).
@@ -380,6 +383,7 @@ pub struct World {
 journaled!(World {
     mem,
     vm,
+    cache,
     handles,
     actors
 });
@@ -395,6 +399,14 @@ impl World {
                     .iter()
                     .map(|v| VmaShape {
                         kind: v.kind,
+                        file: v.file.as_ref().map(|name| {
+                            let f = program
+                                .files
+                                .iter()
+                                .position(|f| f.name == *name)
+                                .expect("checked when compiled");
+                            (f, v.offset)
+                        }),
                         pages: v.pages,
                         prot: v.prot,
                         order: if v.huge {
@@ -416,6 +428,17 @@ impl World {
                     .collect::<Vec<_>>(),
                 &tasks,
                 &program.parents,
+            ),
+            cache: PageCache::new(
+                &program
+                    .files
+                    .iter()
+                    .map(|f| FileShape {
+                        pages: f.pages,
+                        fs: f.fs,
+                        init: f.init,
+                    })
+                    .collect::<Vec<_>>(),
             ),
             handles: Handles::new(program),
             actors: Actors::new(program),
@@ -468,6 +491,6 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), ids.len(), "table ids {ids:?}");
-        assert_eq!(ids.len(), 11, "a table was added: list it in crate::state");
+        assert_eq!(ids.len(), 13, "a table was added: list it in crate::state");
     }
 }

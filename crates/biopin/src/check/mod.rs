@@ -14,6 +14,8 @@ use crate::world::{Handle, World};
 struct Owed {
     /// Mapped PTEs.
     ptes: i128,
+    /// The page cache: one per cached page.
+    cache: i128,
     /// Live handles' references and pins, as `_refcount` counts them.
     handles: i128,
     /// Live handles' pins, as `_pincount` counts them (large folios).
@@ -21,7 +23,8 @@ struct Owed {
 }
 
 /// The end-state checks of one path: `leak` if a folio's `_refcount` (or `_pincount`)
-/// exceeds what its owners account for (mapped PTEs: 1 each; live handles: 1 per get, 1024
+/// exceeds what its owners account for (mapped PTEs: 1 each; the page cache: 1 per cached
+/// page; live handles: 1 per get, 1024
 /// per small-folio pin, 1 per large-folio pin; the zero page's own 1), if a bound handle was
 /// never released, or if `nr_foll_pin_acquired != nr_foll_pin_released` with no pins
 /// outstanding.
@@ -34,6 +37,11 @@ pub fn end_state(program: &Program, design: &Design, world: &World, ev: &mut Eve
             && mem.in_use(pfn)
         {
             owed.entry(mem.folio(pfn)).or_default().ptes += 1;
+        }
+    }
+    for (_, _, pfn) in world.cache.cached() {
+        if mem.in_use(pfn) {
+            owed.entry(mem.folio(pfn)).or_default().cache += 1;
         }
     }
     let skip_zero = design.zero_page_pin == ZeroPagePin::Skip;
@@ -78,15 +86,16 @@ pub fn end_state(program: &Program, design: &Design, world: &World, ev: &mut Eve
         }
         let o = owed.get(&head).copied().unwrap_or_default();
         let base = i128::from(mem.is_zero_page(head));
-        let expected = o.ptes + o.handles + base;
+        let expected = o.ptes + o.cache + o.handles + base;
         // Compared as the unsigned count: a negative one (put or unpinned below zero) is never
         // freed, which is a leak whatever the owners account for.
         if i128::from(frame.refcount as u32) > expected {
             ev.raise(Invariant::Leak, || {
                 format!(
-                    "{head}: _refcount {} but its owners account for {expected} ({} PTEs, {} from handles{})",
+                    "{head}: _refcount {} but its owners account for {expected} ({} PTEs, {}{} from handles{})",
                     frame.refcount,
                     o.ptes,
+                    if o.cache > 0 { "1 the page cache's, " } else { "" },
                     o.handles,
                     if base > 0 { ", 1 the zero page's own" } else { "" }
                 )

@@ -245,11 +245,11 @@ impl Kernel<'_> {
             ref pages,
         } = *range;
         let write = flags.contains(FollFlags::WRITE);
-        match self.vma(task, vma) {
+        let cow = match self.vma(task, vma) {
             None => return Err(Errno::EFAULT),
             Some(v) if write && v.prot != Prot::Rw => return Err(Errno::EFAULT),
-            Some(_) => {}
-        }
+            Some(v) => v.kind.is_cow(),
+        };
         let mut out = Vec::with_capacity(pages.len());
         for page in pages.clone() {
             // At most: a fault, then an unshare; a third look finds the page settled.
@@ -260,7 +260,7 @@ impl Kernel<'_> {
                     Some((_, false)) if write => {
                         self.handle_mm_fault(task, vma, page, true, gfp)?
                     }
-                    Some((pfn, false)) if self.gup_must_unshare(pfn, flags) => {
+                    Some((pfn, false)) if self.gup_must_unshare(pfn, flags, Some(cow)) => {
                         self.do_wp_page(task, vma, page, gfp, true)?
                     }
                     Some((pfn, _)) => {
@@ -276,10 +276,12 @@ impl Kernel<'_> {
 
     /// `gup_must_unshare` (mm/internal.h), asked for a write-protected PTE: only a R/O pin
     /// (FOLL_PIN without FOLL_WRITE) may need to unshare. An anon page must be
-    /// PageAnonExclusive (5.19+, `pae-anon-only` and `anon-exclusive`); any other page (here:
-    /// the zero page) is unshared only for FOLL_LONGTERM in a COW mapping (6.2+,
-    /// `anon-exclusive`).
-    fn gup_must_unshare(&self, pfn: Pfn, flags: FollFlags) -> bool {
+    /// PageAnonExclusive (5.19+, `pae-anon-only` and `anon-exclusive`); any other page (the
+    /// zero page, a page-cache page) is unshared only for FOLL_LONGTERM in a COW mapping (6.2+,
+    /// `anon-exclusive`; 5.19–6.1 never unshare it). `cow_mapping` is the VMA's
+    /// `is_cow_mapping`, or `None` on the fast path, which has no VMA and so unshares (falls
+    /// back to the slow path) whenever it might have to.
+    fn gup_must_unshare(&self, pfn: Pfn, flags: FollFlags, cow_mapping: Option<bool>) -> bool {
         if flags & (FollFlags::WRITE | FollFlags::PIN) != FollFlags::PIN {
             return false;
         }
@@ -298,8 +300,9 @@ impl Kernel<'_> {
                 .frame(pfn)
                 .flags
                 .contains(PageFlags::ANON_EXCLUSIVE),
-            // Every VMA modelled so far is a private (COW) mapping.
-            Cow::AnonExclusive => flags.contains(FollFlags::LONGTERM),
+            Cow::AnonExclusive => {
+                flags.contains(FollFlags::LONGTERM) && cow_mapping.unwrap_or(true)
+            }
         }
     }
 
@@ -501,7 +504,7 @@ impl Kernel<'_> {
             let unusable = !self.mem.in_use(pfn)
                 || self.mem.is_zero_page(pfn)
                 || (write && !w)
-                || (!w && self.gup_must_unshare(pfn, flags))
+                || (!w && self.gup_must_unshare(pfn, flags, None))
                 || (flags.contains(FollFlags::LONGTERM)
                     && migrate
                     && !self.folio_is_longterm_pinnable(pfn));

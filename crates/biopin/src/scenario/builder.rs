@@ -3,9 +3,12 @@
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::op::parse_op;
-use super::{ActorSpec, Machine, OpLine, ProcessSpec, Scenario, ScenarioError, Source, VmaSpec};
+use super::{
+    ActorSpec, FileSpec, Machine, OpLine, ProcessSpec, Scenario, ScenarioError, Source, VmaSpec,
+};
 use crate::design::Design;
 use crate::mm::Invariant;
+use crate::pagecache::Fs;
 use crate::program::Program;
 use crate::vm::{Prot, VmaKind};
 
@@ -45,8 +48,33 @@ impl ProcessBuilder {
         self.vma(VmaSpec {
             name: name.into(),
             kind: VmaKind::Anon,
+            file: None,
+            offset: 0,
             pages,
             prot: Prot::Rw,
+            huge: false,
+            at: None,
+        })
+    }
+
+    /// Adds a file mapping of `pages` pages of `file` from page `offset`: `MAP_SHARED` or
+    /// `MAP_PRIVATE`, read-write or read-only.
+    pub fn file_vma(
+        self,
+        name: &str,
+        kind: VmaKind,
+        file: &str,
+        offset: u32,
+        pages: u32,
+        prot: Prot,
+    ) -> Self {
+        self.vma(VmaSpec {
+            name: name.into(),
+            kind,
+            file: Some(file.into()),
+            offset,
+            pages,
+            prot,
             huge: false,
             at: None,
         })
@@ -57,6 +85,8 @@ impl ProcessBuilder {
         self.vma(VmaSpec {
             name: name.into(),
             kind: VmaKind::Anon,
+            file: None,
+            offset: 0,
             pages,
             prot: Prot::Rw,
             huge: true,
@@ -75,6 +105,25 @@ impl ScenarioBuilder {
             },
             error: None,
         }
+    }
+
+    /// `[[file]]`: a file of `pages` pages on `fs`, every block holding `init`.
+    pub fn file(mut self, name: &str, pages: u32, fs: Fs, init: u8) -> Self {
+        self.scenario.files.push(FileSpec {
+            name: name.into(),
+            pages,
+            fs,
+            stable_writes: false,
+            init,
+            at: None,
+        });
+        self
+    }
+
+    /// A kernel selftest case the scenario ports: the `# [RUN] …` line the selftest prints.
+    pub fn selftest(mut self, case: &str) -> Self {
+        self.scenario.selftest.push(case.into());
+        self
     }
 
     /// One sentence on what it shows.
@@ -249,7 +298,18 @@ pub(crate) fn check_total_pages(total: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks a VMA's size: 1..=2^21 pages; a huge one 2^k pages with 1 ≤ k ≤ 9.
+/// A `selftest` entry is a selftest's `# [RUN] …` line, exactly as it prints it.
+pub(crate) fn check_selftest(case: &str) -> Result<(), String> {
+    match case.strip_prefix("# [RUN] ") {
+        Some(rest) if !rest.trim().is_empty() && !case.contains('\n') => Ok(()),
+        _ => Err(format!(
+            "selftest entry `{case}` is not a selftest case line: write it as the selftest prints it, \
+             e.g. \"# [RUN] Basic COW after fork() ... with base page\""
+        )),
+    }
+}
+
+/// Checks a VMA's size: 1..=2^21 pages; a huge one 2^k pages with 2 ≤ k ≤ 9.
 pub(crate) fn check_vma(pages: i64, huge: bool) -> Result<(), String> {
     use crate::mm::{HPAGE_PMD_ORDER, MAX_FRAMES};
     if pages <= 0 || pages > i64::from(MAX_FRAMES) {

@@ -11,9 +11,12 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::builder::{check_machine, check_vma};
 use super::op::{OpLine, parse_op};
-use super::{ActorSpec, Machine, ProcessSpec, Scenario, ScenarioError, Source, Verdict, VmaSpec};
+use super::{
+    ActorSpec, FileSpec, Machine, ProcessSpec, Scenario, ScenarioError, Source, Verdict, VmaSpec,
+};
 use crate::design::Design;
 use crate::mm::Invariant;
+use crate::pagecache::Fs;
 use crate::program::Program;
 use crate::vm::{Prot, VmaKind};
 
@@ -23,11 +26,12 @@ struct RawScenario {
     name: Option<Spanned<String>>,
     summary: Option<Spanned<String>>,
     designs: Option<Spanned<Vec<Spanned<String>>>>,
+    selftest: Option<Vec<Spanned<String>>>,
     prologue: Option<Vec<Spanned<String>>>,
     epilogue: Option<Vec<Spanned<String>>>,
     machine: Option<RawMachine>,
     device: Option<Spanned<toml::Table>>,
-    file: Option<Spanned<Vec<toml::Table>>>,
+    file: Option<Vec<RawFile>>,
     process: Option<Vec<RawProcess>>,
     actor: Option<Vec<RawActor>>,
     expect: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
@@ -39,6 +43,7 @@ impl RawScenario {
         self.name.is_none()
             && self.summary.is_none()
             && self.designs.is_none()
+            && self.selftest.is_none()
             && self.prologue.is_none()
             && self.epilogue.is_none()
             && self.machine.is_none()
@@ -55,6 +60,16 @@ impl RawScenario {
 struct RawMachine {
     frames: Option<Spanned<i64>>,
     movable: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    name: Spanned<String>,
+    pages: Spanned<i64>,
+    fs: Option<Spanned<String>>,
+    stable_writes: Option<Spanned<bool>>,
+    init: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -154,12 +169,7 @@ impl Loader<'_> {
                 "[device] is not supported yet: it arrives with bios and the block layer",
             ));
         }
-        if let Some(file) = &raw.file {
-            return Err(self.err_at(
-                file,
-                "[[file]] is not supported yet: files arrive with the page cache",
-            ));
-        }
+
         let machine = self.machine(raw.machine)?;
         let mut scenario = Scenario {
             name: raw
@@ -189,6 +199,13 @@ impl Loader<'_> {
                 ));
             }
             scenario.designs = Some(list);
+        }
+        for case in raw.selftest.unwrap_or_default() {
+            super::builder::check_selftest(case.get_ref()).map_err(|m| self.err_at(&case, m))?;
+            scenario.selftest.push(case.into_inner());
+        }
+        for f in raw.file.unwrap_or_default() {
+            scenario.files.push(self.file(f)?);
         }
         scenario.prologue = self.ops(raw.prologue.unwrap_or_default())?;
         scenario.epilogue = self.ops(raw.epilogue.unwrap_or_default())?;
@@ -253,14 +270,59 @@ impl Loader<'_> {
         Ok(m)
     }
 
+    fn file(&self, raw: RawFile) -> Result<FileSpec, ScenarioError> {
+        let pages = *raw.pages.get_ref();
+        if !(1..=i64::from(crate::mm::MAX_FRAMES)).contains(&pages) {
+            return Err(self.err_at(
+                &raw.pages,
+                format!("pages = {pages} is out of range: 1..=2097152 (2^21)"),
+            ));
+        }
+        let fs = match raw.fs.as_ref().map(|f| f.get_ref().as_str()) {
+            None | Some("ext4") => Fs::Ext4,
+            Some("shmem") => Fs::Shmem,
+            Some(other) => {
+                return Err(self.err_at(
+                    raw.fs.as_ref().expect("some"),
+                    format!(
+                        "fs = \"{other}\" is not a filesystem biopin models: \"ext4\" or \"shmem\""
+                    ),
+                ));
+            }
+        };
+        let stable_writes = raw.stable_writes.as_ref().is_some_and(|s| *s.get_ref());
+        if stable_writes && fs != Fs::Ext4 {
+            return Err(self.err_at(
+                raw.stable_writes.as_ref().expect("some"),
+                "stable_writes is for ext4 files only (shmem has no disk to write back to)",
+            ));
+        }
+        let init = match &raw.init {
+            None => 0,
+            Some(v) => u8::try_from(*v.get_ref()).map_err(|_| {
+                self.err_at(
+                    v,
+                    format!("init = {} is not a byte value: 0..=255", v.get_ref()),
+                )
+            })?,
+        };
+        Ok(FileSpec {
+            name: raw.name.get_ref().clone(),
+            pages: pages as u32,
+            fs,
+            stable_writes,
+            init,
+            at: Some(raw.name.span()),
+        })
+    }
+
     fn process(&self, raw: RawProcess) -> Result<ProcessSpec, ScenarioError> {
         let mut vmas = Vec::new();
         for v in raw.vma.unwrap_or_default() {
             let kind = match v.kind.get_ref().as_str() {
                 "anon" => VmaKind::Anon,
-                "shared" | "private" => {
-                    return Err(self.err_at(&v.kind, format!("kind = \"{}\" is not supported yet: file mappings arrive with the page cache; use \"anon\"", v.kind.get_ref())));
-                }
+                "shared" => VmaKind::Shared,
+                "private" => VmaKind::Private,
                 other => {
                     return Err(self.err_at(
                         &v.kind,
@@ -268,17 +330,42 @@ impl Loader<'_> {
                     ));
                 }
             };
-            for (key, span) in [
-                ("file", v.file.as_ref().map(|f| f.span())),
-                ("offset", v.offset.as_ref().map(|o| o.span())),
-            ] {
-                if let Some(span) = span {
-                    return Err(self.err(
-                        Some(span.start),
-                        format!("`{key}` is only for shared and private VMAs, which map a file"),
-                    ));
+            let (file, offset) = if kind == VmaKind::Anon {
+                for (key, span) in [
+                    ("file", v.file.as_ref().map(|f| f.span())),
+                    ("offset", v.offset.as_ref().map(|o| o.span())),
+                ] {
+                    if let Some(span) = span {
+                        return Err(self.err(
+                            Some(span.start),
+                            format!(
+                                "`{key}` is only for shared and private VMAs, which map a file"
+                            ),
+                        ));
+                    }
                 }
-            }
+                (None, 0)
+            } else {
+                let Some(file) = &v.file else {
+                    return Err(self.err_at(
+                        &v.kind,
+                        format!(
+                            "a {} VMA maps a file: add file = \"NAME\" naming a [[file]]",
+                            v.kind.get_ref()
+                        ),
+                    ));
+                };
+                let offset = match &v.offset {
+                    None => 0,
+                    Some(o) => u32::try_from(*o.get_ref()).map_err(|_| {
+                        self.err_at(
+                            o,
+                            format!("offset = {} is not a page of the file", o.get_ref()),
+                        )
+                    })?,
+                };
+                (Some(file.get_ref().clone()), offset)
+            };
             let prot = match v.prot.as_ref().map(|p| p.get_ref().as_str()) {
                 None | Some("rw") => Prot::Rw,
                 Some("r") => Prot::R,
@@ -295,6 +382,8 @@ impl Loader<'_> {
             vmas.push(VmaSpec {
                 name: v.name.get_ref().clone(),
                 kind,
+                file,
+                offset,
                 pages: pages as u32,
                 prot,
                 huge,

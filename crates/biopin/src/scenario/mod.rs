@@ -16,6 +16,7 @@ pub use op::{OpLine, parse_op};
 
 use crate::design::Design;
 use crate::mm::Invariant;
+use crate::pagecache::Fs;
 use crate::vm::{Prot, VmaKind};
 
 /// The violations a path or a scenario shows: empty is `ok`.
@@ -69,6 +70,23 @@ impl Default for Machine {
     }
 }
 
+/// A `[[file]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileSpec {
+    /// Its name.
+    pub name: String,
+    /// Its size in pages.
+    pub pages: u32,
+    /// Its filesystem.
+    pub fs: Fs,
+    /// The file requires stable pages during writeback (ext4 only).
+    pub stable_writes: bool,
+    /// Every block's initial byte.
+    pub init: u8,
+    /// Where its name was written.
+    pub at: Option<Range<usize>>,
+}
+
 /// A `[[process.vma]]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VmaSpec {
@@ -76,11 +94,15 @@ pub struct VmaSpec {
     pub name: String,
     /// What it maps.
     pub kind: VmaKind,
+    /// For `shared` and `private`: the file it maps.
+    pub file: Option<String>,
+    /// For `shared` and `private`: the file page its first page maps.
+    pub offset: u32,
     /// Its size in pages.
     pub pages: u32,
     /// Its protection.
     pub prot: Prot,
-    /// One large folio (pages = 2^k, 1 ≤ k ≤ 9).
+    /// One large folio (pages = 2^k, 2 ≤ k ≤ 9; anonymous only).
     pub huge: bool,
     /// Where its name was written.
     pub at: Option<Range<usize>>,
@@ -117,8 +139,13 @@ pub struct Scenario {
     pub summary: String,
     /// `designs`, if given (each with where it was written).
     pub designs: Option<Vec<(Design, Option<Range<usize>>)>>,
+    /// `selftest`: the kernel selftest cases the scenario ports, each the text of its
+    /// `# [RUN] …` line.
+    pub selftest: Vec<String>,
     /// `[machine]`.
     pub machine: Machine,
+    /// `[[file]]`.
+    pub files: Vec<FileSpec>,
     /// `[[process]]`.
     pub processes: Vec<ProcessSpec>,
     /// `prologue`.

@@ -1,10 +1,11 @@
 //! Faults, copy-on-write and teardown of anonymous memory (mm/memory.c, mm/mmap.c,
 //! mm/mprotect.c).
 
-use super::task::{Kernel, Life, Prot, Pte, TaskId, Vma, VmaId};
+use super::task::{Kernel, Life, Prot, Pte, TaskId, Vma, VmaId, VmaKind};
 use crate::design::Cow;
 use crate::errno::Errno;
 use crate::mm::{Gfp, Invariant, PageContent, PageFlags, Pfn, Writer};
+use crate::pagecache::FileId;
 
 impl Kernel<'_> {
     /// The frame a PTE maps, if present and still allocated; a PTE whose folio was freed
@@ -29,11 +30,13 @@ impl Kernel<'_> {
         }
     }
 
-    /// `handle_mm_fault` for page `page` of an anonymous VMA: a read or write fault on a
-    /// missing PTE (`do_anonymous_page`), or a write fault on a write-protected one
-    /// (`do_wp_page`). `gfp` is where a new page may come from (normal only under
-    /// `memalloc_pin_save()`). Errors: EFAULT for no VMA or no permission (the kernel's
-    /// SIGSEGV), ENOMEM when no frame is free.
+    /// `handle_mm_fault` for page `page` of a VMA: a fault on a missing PTE
+    /// (`do_anonymous_page`; for a file mapping `do_read_fault`, or `do_cow_fault` for a write
+    /// to a private one), or a write fault on a write-protected one (`do_wp_page`). `gfp` is
+    /// where a new page may come from (normal only under `memalloc_pin_save()`). Errors: EFAULT
+    /// for no VMA or no permission (the kernel's SIGSEGV), ENOMEM when no frame is free.
+    /// Simplification: a write fault on a shared file mapping (`do_shared_fault`,
+    /// `page_mkwrite`) is not modelled yet; scenarios cannot ask for one.
     pub fn handle_mm_fault(
         &mut self,
         task: TaskId,
@@ -48,11 +51,78 @@ impl Kernel<'_> {
         if write && v.prot != Prot::Rw {
             return Err(Errno::EFAULT);
         }
-        match self.present_page(task, vma, page, "fault")? {
-            None => self.do_anonymous_page(task, vma, page, write, gfp),
-            Some((_, false)) if write => self.do_wp_page(task, vma, page, gfp, false),
-            Some(_) => Ok(()),
+        if write && v.kind == VmaKind::Shared {
+            return Err(Errno::EFAULT);
         }
+        match (self.present_page(task, vma, page, "fault")?, v.file) {
+            (None, None) => self.do_anonymous_page(task, vma, page, write, gfp),
+            (None, Some((file, offset))) if write => {
+                self.do_cow_fault(task, vma, page, file, offset + page, gfp)
+            }
+            (None, Some((file, offset))) => {
+                self.do_read_fault(task, vma, page, file, offset + page, gfp)
+            }
+            (Some((_, false)), _) if write => self.do_wp_page(task, vma, page, gfp, false),
+            (Some(_), _) => Ok(()),
+        }
+    }
+
+    /// `do_read_fault` (mm/memory.c): maps the page-cache page of the file page (read in if
+    /// needed, `filemap_fault`) read-only, with a reference and a mapcount for the PTE.
+    fn do_read_fault(
+        &mut self,
+        task: TaskId,
+        vma: VmaId,
+        page: u32,
+        file: FileId,
+        index: u32,
+        gfp: Gfp,
+    ) -> Result<(), Errno> {
+        let pfn = self
+            .cache
+            .filemap_fault(self.mem, file, index, gfp, self.ev)
+            .ok_or(Errno::ENOMEM)?;
+        self.mem.folio_ref_add(pfn, 1, 1, self.ev);
+        self.mem.page_mapcount_add(pfn, 1);
+        self.set_pte(task, vma, page, Pte::Present { pfn, write: false });
+        self.ev
+            .note(|| format!("read fault: page {page} maps the page-cache page {pfn}"));
+        Ok(())
+    }
+
+    /// `do_cow_fault` (mm/memory.c): a write fault on a missing PTE of a private file mapping
+    /// copies the page-cache page (read in if needed) into a new exclusive anon page, mapped
+    /// writable; the page cache keeps its page untouched.
+    fn do_cow_fault(
+        &mut self,
+        task: TaskId,
+        vma: VmaId,
+        page: u32,
+        file: FileId,
+        index: u32,
+        gfp: Gfp,
+    ) -> Result<(), Errno> {
+        let src = self
+            .cache
+            .filemap_fault(self.mem, file, index, gfp, self.ev)
+            .ok_or(Errno::ENOMEM)?;
+        let new = self.mem.alloc_folio(0, gfp).ok_or(Errno::ENOMEM)?;
+        self.mem.set_content(new, self.mem.content(src));
+        self.mem
+            .set_page_flag(new, PageFlags::ANON | PageFlags::ANON_EXCLUSIVE, true);
+        self.mem.page_mapcount_add(new, 1);
+        self.set_pte(
+            task,
+            vma,
+            page,
+            Pte::Present {
+                pfn: new,
+                write: true,
+            },
+        );
+        self.ev
+            .note(|| format!("write fault: page-cache page {src} copied to {new}"));
+        Ok(())
     }
 
     /// `do_anonymous_page` (mm/memory.c): a read fault maps the shared zero page read-only, as

@@ -13,8 +13,9 @@ impl Kernel<'_> {
     /// that a reference still naming them through a broken count is a use-after-free when
     /// used).
     ///
-    /// The kernel moves a folio only if its refcount is exactly what its mappings account for
-    /// (`folio_migrate_mapping` fails with -EAGAIN otherwise), so any GUP reference or pin
+    /// The kernel moves a folio only if its refcount is exactly what its mappings and the page
+    /// cache account for (`folio_migrate_mapping` fails with -EAGAIN otherwise, and moves the
+    /// page cache's slot to the new folio when it succeeds), so any GUP reference or pin
     /// blocks it: -EAGAIN here. A large folio for which no free block of its order exists is
     /// split and its base pages moved one by one (`migrate_pages_batch` → `try_split_folio`);
     /// -ENOMEM only when a frame cannot be found for one of them. Simplification: no retries,
@@ -22,10 +23,12 @@ impl Kernel<'_> {
     pub fn migrate_folio(&mut self, pfn: Pfn, gfp: Gfp) -> Result<(), Errno> {
         let old = self.mem.folio(pfn);
         let nr = self.mem.folio_nr_pages(old);
-        let mapped: i64 = (0..nr)
+        let cached = self.cache.owner(old);
+        let expected: i64 = (0..nr)
             .map(|i| i64::from(self.mem.frame(Pfn(old.0 + i)).mapcount))
-            .sum();
-        if i64::from(self.mem.folio_ref_count(old)) != mapped {
+            .sum::<i64>()
+            + i64::from(cached.is_some());
+        if i64::from(self.mem.folio_ref_count(old)) != expected {
             return Err(Errno::EAGAIN);
         }
         let order = self.mem.frame(old).order;
@@ -47,6 +50,9 @@ impl Kernel<'_> {
         };
         self.mem.move_folio(old, new);
         self.ev.freed.push((old, order));
+        if let Some((file, index)) = cached {
+            self.cache.replace(file, index, new);
+        }
         for slot in 0..self.vm.all_ptes().len() {
             if let Pte::Present { pfn, write } = self.vm.all_ptes()[slot]
                 && (old.0..old.0 + nr).contains(&pfn.0)

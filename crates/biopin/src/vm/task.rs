@@ -5,6 +5,7 @@ use biopin_explore::{Record, Table, journaled};
 
 use crate::design::Design;
 use crate::mm::{Events, MemMap, Pfn};
+use crate::pagecache::{FileId, PageCache};
 use crate::state::TableId;
 
 /// A task's index in the world.
@@ -36,6 +37,18 @@ impl Prot {
 pub enum VmaKind {
     /// `MAP_PRIVATE | MAP_ANONYMOUS`: a COW mapping of anonymous memory.
     Anon,
+    /// `MAP_SHARED` of a file: its PTEs map the page cache (`is_cow_mapping` is false).
+    Shared,
+    /// `MAP_PRIVATE` of a file: read faults map the page cache read-only, writes copy it into
+    /// anonymous pages (a COW mapping).
+    Private,
+}
+
+impl VmaKind {
+    /// `is_cow_mapping`: a private mapping (anonymous or of a file).
+    pub fn is_cow(self) -> bool {
+        self != VmaKind::Shared
+    }
 }
 
 /// A page-table entry.
@@ -79,6 +92,8 @@ impl Record for Pte {
 pub struct VmaShape {
     /// What it maps.
     pub kind: VmaKind,
+    /// For a file mapping: the file, and the file page its first page maps.
+    pub file: Option<(FileId, u32)>,
     /// Its size in pages.
     pub pages: u32,
     /// Its protection at creation.
@@ -98,6 +113,8 @@ pub struct VmaShape {
 pub struct VmaLayout {
     /// What it maps.
     pub kind: VmaKind,
+    /// For a file mapping: the file, and the file page its first page maps.
+    pub file: Option<(FileId, u32)>,
     /// Its size in pages.
     pub pages: u32,
     /// The order of the one large folio that backs it, or 0 for small folios.
@@ -137,6 +154,8 @@ impl Record for Vma {
 pub struct VmaView {
     /// What it maps.
     pub kind: VmaKind,
+    /// For a file mapping: the file, and the file page its first page maps.
+    pub file: Option<(FileId, u32)>,
     /// Its size in pages.
     pub pages: u32,
     /// The order of the large folio that backs it, or 0.
@@ -238,6 +257,7 @@ impl Vm {
             for v in vmas {
                 placed.push(VmaLayout {
                     kind: v.kind,
+                    file: v.file,
                     pages: v.pages,
                     order: v.order,
                     slot,
@@ -400,6 +420,8 @@ pub struct Kernel<'a> {
     pub mem: &'a mut MemMap,
     /// Every task's address space.
     pub vm: &'a mut Vm,
+    /// Every file's page cache.
+    pub cache: &'a mut PageCache,
     /// The design in force.
     pub design: &'a Design,
     /// What the step raises.
@@ -413,6 +435,7 @@ impl Kernel<'_> {
         let l = self.vm.layout(task, vma);
         (self.vm.task(task).alive() && v.mapped).then_some(VmaView {
             kind: l.kind,
+            file: l.file,
             pages: l.pages,
             order: l.order,
             prot: v.prot,

@@ -107,8 +107,38 @@ fn file_level_mistakes_are_placed() {
         ("[machine]\nframes = \n", "", (2, 10)),
         (
             "[[process]]\nname = \"p\"\n[[process.vma]]\nname = \"v\"\nkind = \"shared\"\nfile = \"f\"\npages = 1\n",
-            "not supported yet",
+            "maps unknown file `f`",
+            (4, 8),
+        ),
+        (
+            "[[process]]\nname = \"p\"\n[[process.vma]]\nname = \"v\"\nkind = \"private\"\npages = 1\n",
+            "add file = \"NAME\"",
             (5, 8),
+        ),
+        (
+            "[[file]]\nname = \"f\"\npages = 2\n[[process]]\nname = \"p\"\n[[process.vma]]\nname = \"v\"\nkind = \"private\"\nfile = \"f\"\noffset = 1\npages = 2\n",
+            "maps pages 1..3 of file `f`, which has 2 pages",
+            (7, 8),
+        ),
+        (
+            "[[file]]\nname = \"f\"\npages = 1\nfs = \"xfs\"\n",
+            "not a filesystem biopin models",
+            (4, 6),
+        ),
+        (
+            "[[file]]\nname = \"f\"\npages = 1\nfs = \"shmem\"\nstable_writes = true\n",
+            "for ext4 files only",
+            (5, 17),
+        ),
+        (
+            "[[file]]\nname = \"p\"\npages = 1\n[[process]]\nname = \"p\"\n",
+            "names both a file and a process",
+            (2, 8),
+        ),
+        (
+            "selftest = [\"Basic COW\"]\n",
+            "is not a selftest case line",
+            (1, 13),
         ),
         (
             "[[process]]\nname = \"p\"\n[[process.vma]]\nname = \"v\"\nkind = \"stack\"\npages = 1\n",
@@ -121,8 +151,8 @@ fn file_level_mistakes_are_placed() {
             (6, 9),
         ),
         (
-            "[[file]]\nname = \"f\"\npages = 1\n",
-            "[[file]] is not supported yet",
+            "[device]\nmax_segments = 4\n",
+            "[device] is not supported yet",
             (1, 1),
         ),
         (

@@ -4,6 +4,7 @@ use biopin::design::Design;
 use biopin::errno::Errno;
 use biopin::gup::{FollFlags, UserRange, pin_flags};
 use biopin::mm::{Events, GUP_PIN_COUNTING_BIAS, Invariant, MemMap, PageFlags, Pfn, Zone};
+use biopin::pagecache::PageCache;
 use biopin::vm::{Kernel, Prot, Pte, Vm, VmaKind, VmaShape};
 
 use crate::design;
@@ -13,6 +14,7 @@ use crate::design;
 struct Machine {
     mem: MemMap,
     vm: Vm,
+    cache: PageCache,
     design: Design,
     ev: Events,
 }
@@ -21,6 +23,7 @@ impl Machine {
     fn new(frames: u32, movable: u32, design_name: &str) -> Self {
         let vma = |order| VmaShape {
             kind: VmaKind::Anon,
+            file: None,
             pages: 4,
             prot: Prot::Rw,
             order,
@@ -28,6 +31,7 @@ impl Machine {
         Machine {
             mem: MemMap::new(frames, movable),
             vm: Vm::new(&["app"], &[vec![vma(0), vma(2)]], &[None]),
+            cache: PageCache::new(&[]),
             design: design(design_name),
             ev: Events::detailed(),
         }
@@ -37,6 +41,7 @@ impl Machine {
         Kernel {
             mem: &mut self.mem,
             vm: &mut self.vm,
+            cache: &mut self.cache,
             design: &self.design,
             ev: &mut self.ev,
         }
