@@ -247,11 +247,14 @@ fn handle_text(program: &Program, world: &World, h: HandleId) -> String {
             let held = world.handles.pages(h);
             let pages: Vec<String> = held.iter().map(|p| p.pfn.0.to_string()).collect();
             let dangling = held.iter().filter(|p| p.dangling).count();
-            let freed = if dangling == 0 {
-                String::new()
-            } else {
-                format!(", {dangling} freed under it")
-            };
+            let unreliable = held.iter().filter(|p| p.unreliable).count();
+            let mut freed = String::new();
+            if dangling > 0 {
+                freed += &format!(", {dangling} freed under it");
+            }
+            if unreliable > 0 {
+                freed += &format!(", {unreliable} no longer mapped by its address");
+            }
             format!(
                 "holds {calls} {what}{} on pfn {}{freed}",
                 if calls == 1 { "" } else { "s" },

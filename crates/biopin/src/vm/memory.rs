@@ -200,6 +200,8 @@ impl Kernel<'_> {
     ///   reuse a small folio whose refcount is 1 and mark it exclusive
     ///   (`wp_can_reuse_anon_folio`).
     ///
+    /// A page of a PMD-mapped THP goes through [`Kernel::do_huge_pmd_wp_page`] first.
+    ///
     /// An unshare leaves the PTE read-only. Simplification: no swap cache, KSM or LRU
     /// draining.
     pub(crate) fn do_wp_page(
@@ -213,6 +215,11 @@ impl Kernel<'_> {
         let (pfn, _) = self
             .present_page(task, vma, page, "write fault")?
             .expect("present");
+        if let Some((first, head)) = self.pmd_mapped(task, vma, page)
+            && self.do_huge_pmd_wp_page(task, vma, first, head, page, gfp, unshare)?
+        {
+            return Ok(());
+        }
         if self.mem.folio_flags(pfn).contains(PageFlags::ANON) {
             let large = self.mem.folio_test_large(pfn);
             let refcount = self.mem.folio_ref_count(pfn);
@@ -241,6 +248,167 @@ impl Kernel<'_> {
             }
         }
         self.wp_page_copy(task, vma, page, pfn, gfp, unshare)
+    }
+
+    /// Whether page `page` of a huge VMA is still PMD-mapped: the naturally aligned block of
+    /// PTEs around it maps, in order, every page of one anon folio of the VMA's order, with the
+    /// same permission. Returns the block's first page and the folio's head. (PTE-level
+    /// changes — COW of one page, a partial munmap — leave the folio PTE-mapped.)
+    fn pmd_mapped(&self, task: TaskId, vma: VmaId, page: u32) -> Option<(u32, Pfn)> {
+        let order = self.vm.layout(task, vma).order;
+        if order == 0 {
+            return None;
+        }
+        let nr = 1u32 << order;
+        let first = page & !(nr - 1);
+        let Pte::Present { pfn: head, write } = self.pte(task, vma, first) else {
+            return None;
+        };
+        let f = self.mem.frame(head);
+        if !self.mem.in_use(head)
+            || f.order != order
+            || self.mem.folio(head) != head
+            || !f.flags.contains(PageFlags::ANON)
+        {
+            return None;
+        }
+        (0..nr)
+            .all(|i| {
+                self.pte(task, vma, first + i)
+                    == Pte::Present {
+                        pfn: Pfn(head.0 + i),
+                        write,
+                    }
+            })
+            .then_some((first, head))
+    }
+
+    /// `do_huge_pmd_wp_page` (mm/huge_memory.c): a write (or unshare) fault on a PMD-mapped
+    /// THP, by era (`cow`):
+    /// - `mapcount` (5.0): reuse the whole THP if `reuse_swap_page` (the largest mapcount over
+    ///   its pages is 1); otherwise copy it whole (`do_huge_pmd_wp_page_fallback` /
+    ///   `copy_user_huge_page`), so a pin on any of its pages stops tracking what the process
+    ///   maps;
+    /// - `refcount` (5.9–5.17 for THP): reuse the whole THP by the same mapcount rule;
+    ///   otherwise split the PMD and handle the page as a small one (one page copied);
+    /// - `pae-anon-only`, `anon-exclusive` (5.19+): reuse the whole THP if its page is
+    ///   PageAnonExclusive or the folio has no reference beyond this mapping (`folio_ref_count
+    ///   == 1` for the PMD, here one per PTE); otherwise split the PMD and handle the page as a
+    ///   small one.
+    ///
+    /// Returns false when the fault falls back to the PTE-level path.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the fault's address and the THP's placement"
+    )]
+    fn do_huge_pmd_wp_page(
+        &mut self,
+        task: TaskId,
+        vma: VmaId,
+        first: u32,
+        head: Pfn,
+        page: u32,
+        gfp: Gfp,
+        unshare: bool,
+    ) -> Result<bool, Errno> {
+        let nr = self.mem.folio_nr_pages(head);
+        let whole_reuse = match self.design.cow {
+            Cow::Mapcount | Cow::Refcount => self.folio_max_mapcount(head) == 1,
+            Cow::PaeAnonOnly | Cow::AnonExclusive => {
+                let pfn = Pfn(head.0 + page - first);
+                self.mem
+                    .frame(pfn)
+                    .flags
+                    .contains(PageFlags::ANON_EXCLUSIVE)
+                    || i64::from(self.mem.folio_ref_count(head)) == i64::from(nr)
+            }
+        };
+        if whole_reuse {
+            for i in 0..nr {
+                let pfn = Pfn(head.0 + i);
+                self.mem.set_page_flag(pfn, PageFlags::ANON_EXCLUSIVE, true);
+                if !unshare {
+                    self.set_pte(task, vma, first + i, Pte::Present { pfn, write: true });
+                }
+            }
+            self.ev.note(|| format!("THP fault: {head} reused whole"));
+            return Ok(true);
+        }
+        if self.design.cow != Cow::Mapcount {
+            self.ev
+                .note(|| format!("THP fault: the PMD of {head} is split; page {page} alone"));
+            return Ok(false);
+        }
+        self.copy_huge_page(task, vma, first, head, gfp, unshare)?;
+        Ok(true)
+    }
+
+    /// The 5.0 THP copy: the whole THP is copied (into a new THP, or failing that into small
+    /// pages, as `do_huge_pmd_wp_page_fallback` did), every PTE of the block now maps the copy
+    /// and the old folio loses this mapping's references. ENOMEM, changing nothing, if the
+    /// copy finds no room.
+    fn copy_huge_page(
+        &mut self,
+        task: TaskId,
+        vma: VmaId,
+        first: u32,
+        head: Pfn,
+        gfp: Gfp,
+        unshare: bool,
+    ) -> Result<(), Errno> {
+        let order = self.mem.frame(head).order;
+        let nr = 1u32 << order;
+        let copies: Vec<Pfn> = match self.mem.alloc_folio(order, gfp) {
+            Some(new) => {
+                self.mem.folio_ref_add(new, 1, u64::from(nr - 1), self.ev);
+                (0..nr).map(|i| Pfn(new.0 + i)).collect()
+            }
+            None => {
+                let mut small = Vec::new();
+                for _ in 0..nr {
+                    match self.mem.alloc_folio(0, gfp) {
+                        Some(p) => small.push(p),
+                        None => {
+                            for p in small {
+                                self.mem
+                                    .folio_put_refs(p, 1, 1, "free a failed copy", self.ev);
+                            }
+                            return Err(Errno::ENOMEM);
+                        }
+                    }
+                }
+                small
+            }
+        };
+        self.mem.set_page_flag(copies[0], PageFlags::ANON, true);
+        for (i, &new) in copies.iter().enumerate() {
+            let old = Pfn(head.0 + i as u32);
+            self.mem
+                .set_page_flag(self.mem.folio(new), PageFlags::ANON, true);
+            self.mem.set_content(new, self.mem.content(old));
+            self.mem.set_page_flag(new, PageFlags::ANON_EXCLUSIVE, true);
+            self.mem.page_mapcount_add(new, 1);
+            self.set_pte(
+                task,
+                vma,
+                first + i as u32,
+                Pte::Present {
+                    pfn: new,
+                    write: !unshare,
+                },
+            );
+            self.mem.page_mapcount_add(old, -1);
+        }
+        self.mem.folio_put_refs(
+            head,
+            1,
+            u64::from(nr),
+            "put_page of the copied THP",
+            self.ev,
+        );
+        self.ev
+            .note(|| format!("THP fault: {head} copied whole to {}", copies[0]));
+        Ok(())
     }
 
     /// `wp_page_copy` (mm/memory.c): copies the page into a new exclusive anon page, maps the

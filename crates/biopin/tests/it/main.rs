@@ -1,6 +1,7 @@
 //! biopin's integration tests: one binary, a module per feature.
 
 mod errors;
+mod fork;
 mod gup;
 mod properties;
 mod recorded;
