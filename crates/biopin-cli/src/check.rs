@@ -10,6 +10,7 @@ use biopin_explore::{Bounds, Outcome, Strategy};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use crate::out::outln;
 use crate::{EXIT_BAD_INPUT, EXIT_INCOMPLETE, EXIT_MISMATCH, EXIT_OK, Format, StrategyArg};
 
 /// `biopin check`'s arguments.
@@ -242,19 +243,23 @@ impl Report<'_> {
             .max()
             .unwrap_or(0);
         for ((file, program), cells) in self.programs.iter().zip(self.results) {
-            println!("{}: {}", file.display(), program.name);
+            outln!("{}: {}", file.display(), program.name);
             for cell in cells {
                 let d = cell.design.canonical();
-                println!(
+                outln!(
                     "  {d:<width$}  {:<40} {}",
                     verdict_text(&cell.verdict),
                     match_text(cell)
                 );
                 if stats {
                     let s = &cell.stats;
-                    println!(
+                    outln!(
                         "  {:<width$}  states={} unique={} depth={} ends={}",
-                        "", s.states, s.unique, s.max_depth, s.ends
+                        "",
+                        s.states,
+                        s.unique,
+                        s.max_depth,
+                        s.ends
                     );
                     eprintln!(
                         "{}: {d}: secs={:.6} states/s={:.0}",
@@ -270,7 +275,7 @@ impl Report<'_> {
                     } else {
                         format!("at step {n}")
                     };
-                    println!(
+                    outln!(
                         "  {:<width$}    {} {at}: biopin replay {} {}",
                         "",
                         f.id,
@@ -281,7 +286,7 @@ impl Report<'_> {
             }
         }
         if stats {
-            println!("totals by design:");
+            outln!("totals by design:");
             let designs = self.designs();
             for d in designs {
                 let (mut states, mut unique, mut time) = (0u64, 0u64, Duration::ZERO);
@@ -290,7 +295,7 @@ impl Report<'_> {
                     unique += c.stats.unique;
                     time += c.stats.elapsed;
                 }
-                println!(
+                outln!(
                     "  {:<width$}  states={states} unique={unique}",
                     d.canonical()
                 );
@@ -306,7 +311,7 @@ impl Report<'_> {
                 );
             }
         }
-        println!("{}", self.summary());
+        outln!("{}", self.summary());
         if stats {
             eprintln!("wall time: {:.3} s", secs(elapsed));
         }
@@ -439,7 +444,7 @@ impl Report<'_> {
                 },
             },
         };
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json).expect("the report serialises")
         );
@@ -448,8 +453,8 @@ impl Report<'_> {
     fn markdown(&self) {
         let designs = self.designs();
         let header: Vec<String> = designs.iter().map(|d| format!("`{d}`")).collect();
-        println!("| scenario | {} |", header.join(" | "));
-        println!("|---|{}", "---|".repeat(designs.len()));
+        outln!("| scenario | {} |", header.join(" | "));
+        outln!("|---|{}", "---|".repeat(designs.len()));
         for ((_, program), cells) in self.programs.iter().zip(self.results) {
             let row: Vec<String> = designs
                 .iter()
@@ -465,9 +470,9 @@ impl Report<'_> {
                     }
                 })
                 .collect();
-            println!("| {} | {} |", program.name, row.join(" | "));
+            outln!("| {} | {} |", program.name, row.join(" | "));
         }
-        println!();
-        println!("{}", self.summary());
+        outln!();
+        outln!("{}", self.summary());
     }
 }

@@ -2,11 +2,14 @@
 
 use std::path::Path;
 
+use biopin::Program;
 use biopin::design::{Knob, Preset};
-use biopin::program::Role;
+use biopin::program::{Resources, Role};
 use biopin::scenario::verdict_text;
 use biopin::trace::replay_token;
+use biopin::vm::VmaKind;
 
+use crate::out::outln;
 use crate::{EXIT_BAD_INPUT, EXIT_OK};
 
 pub fn replay(file: &Path, token: &str) -> u8 {
@@ -19,13 +22,41 @@ pub fn replay(file: &Path, token: &str) -> u8 {
     };
     match replay_token(&program, token) {
         Ok(trace) => {
-            println!("{trace}");
+            outln!("{trace}");
             EXIT_OK
         }
         Err(e) => {
             eprintln!("{}: cannot replay: {e}", file.display());
             EXIT_BAD_INPUT
         }
+    }
+}
+
+/// A footprint's resources in words.
+fn resources(program: &Program, r: &Resources) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    parts.extend(
+        r.mms
+            .iter()
+            .map(|&t| format!("{}'s page tables", program.processes[t].name)),
+    );
+    parts.extend(
+        r.files
+            .iter()
+            .map(|&f| format!("{}'s page cache", program.files[f].name)),
+    );
+    parts.extend(
+        r.handles
+            .iter()
+            .map(|&h| format!("handle {}", program.handles[h].name)),
+    );
+    if r.frames {
+        parts.push("frames".into());
+    }
+    if parts.is_empty() {
+        "nothing".into()
+    } else {
+        parts.join(", ")
     }
 }
 
@@ -52,23 +83,23 @@ pub fn designs() -> u8 {
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", cells.join("  ").trim_end());
+        outln!("{}", cells.join("  ").trim_end());
     }
-    println!();
-    println!(
+    outln!();
+    outln!(
         "A design is PRESET(+KNOB=VALUE)*, each knob at most once, e.g. linux-6.5+cow=refcount; `all` is every preset."
     );
-    println!(
+    outln!(
         "glisse-2019 and kara-2019 differ only in bio_refs; both get the consumer policies their tracking was meant to"
     );
-    println!(
+    outln!(
         "enable. Kara withdrew his proposal on 2019-04-18: iomap, mpage and dm-io hold no bio-owned page reference."
     );
-    println!();
-    println!("knobs:");
+    outln!();
+    outln!("knobs:");
     for k in Knob::ALL {
-        println!("  {:<20} {}", k.key(), k.values().join(" | "));
-        println!("  {:<20} {}", "", k.modelled());
+        outln!("  {:<20} {}", k.key(), k.values().join(" | "));
+        outln!("  {:<20} {}", "", k.modelled());
     }
     EXIT_OK
 }
@@ -81,21 +112,41 @@ pub fn explain(file: &Path) -> u8 {
             return EXIT_BAD_INPUT;
         }
     };
-    println!("{}", program.name);
+    outln!("{}", program.name);
     if !program.summary.is_empty() {
-        println!("  {}", program.summary);
+        outln!("  {}", program.summary);
     }
     for case in &program.selftest {
-        println!("  ports {case}");
+        outln!("  ports {case}");
     }
-    println!(
+    outln!(
         "machine: {} frames, the last {} movable",
-        program.machine.frames, program.machine.movable
+        program.machine.frames,
+        program.machine.movable
     );
-    for p in &program.processes {
+    for f in &program.files {
+        outln!(
+            "  file {}  {} pages, {}, every block {:#04x}",
+            f.name,
+            f.pages,
+            f.fs.name(),
+            f.init
+        );
+    }
+    for (t, p) in program.processes.iter().enumerate() {
+        let forked = program.parents[t]
+            .map(|parent| format!(" (forked from {})", program.processes[parent].name))
+            .unwrap_or_default();
         for v in &p.vmas {
-            println!(
-                "  {}:{}  {} pages, {}{}",
+            let what = match (&v.file, v.kind) {
+                (Some(file), VmaKind::Shared) => {
+                    format!("shared mapping of {file}[{}..]", v.offset)
+                }
+                (Some(file), _) => format!("private mapping of {file}[{}..]", v.offset),
+                (None, _) => "anon".into(),
+            };
+            outln!(
+                "  {}:{}  {} pages, {what}, {}{}{forked}",
                 p.name,
                 v.name,
                 v.pages,
@@ -113,21 +164,30 @@ pub fn explain(file: &Path) -> u8 {
             Role::Actor => "interleaves with the other actors",
             Role::Epilogue => "runs last, alone",
         };
-        println!("{} ({how}):", a.name);
+        outln!("{} ({how}):", a.name);
         for (i, op) in a.ops.iter().enumerate() {
-            let wait = op
+            let mut wait = op
                 .waits_for
                 .map(|h| format!("  [waits for handle `{}`]", program.handles[h].name))
                 .unwrap_or_default();
-            println!("  {}. {}{wait}", i + 1, op.text);
+            if let Some(t) = op.waits_for_task {
+                wait += &format!("  [waits for the fork of `{}`]", program.processes[t].name);
+            }
+            outln!("  {}. {}{wait}", i + 1, op.text);
             for (j, s) in op.cmd.steps().iter().enumerate() {
-                println!("       step {}: {s}", j + 1);
+                outln!("       step {}: {s}", j + 1);
+                let f = program.footprint(&op.cmd, j as u8);
+                outln!(
+                    "         reads {}; writes {}",
+                    resources(&program, &f.reads),
+                    resources(&program, &f.writes)
+                );
             }
         }
     }
-    println!("designs and expectations:");
+    outln!("designs and expectations:");
     for d in &program.designs {
-        println!(
+        outln!(
             "  {:<32} {}",
             d.canonical(),
             verdict_text(&program.expected(d))

@@ -3,6 +3,7 @@
 
 mod check;
 mod describe;
+mod out;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

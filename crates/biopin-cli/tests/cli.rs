@@ -260,3 +260,34 @@ fn designs_and_explain_describe_what_will_run() {
         "{out}"
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_biopin"))
+        // More output than a pipe holds (64 KiB), so that some of it meets the closed pipe.
+        .args([
+            "check",
+            "scenarios/",
+            "scenarios/",
+            "scenarios/",
+            "scenarios/",
+            "--design",
+            "all",
+        ])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is dropped here: the rest of the output meets a closed pipe.
+    let out = child.wait_with_output().unwrap();
+    assert!(first.starts_with("scenarios/"), "{first}");
+    assert_eq!(out.status.code(), Some(141), "as SIGPIPE would");
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}

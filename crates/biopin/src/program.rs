@@ -105,8 +105,8 @@ impl Cmd {
     /// The op's steps, in order (docs/design.md, Steps): what `biopin explain` prints.
     pub fn steps(&self) -> &'static [&'static str] {
         match self {
-            Cmd::Store(..) => &["fault (do_anonymous_page / do_wp_page) and store"],
-            Cmd::Load(..) => &["fault (zero page) and load"],
+            Cmd::Store(..) => &["fault (do_anonymous_page / do_cow_fault / do_wp_page) and store"],
+            Cmd::Load(..) => &["fault (zero page or page cache) and load"],
             Cmd::Exit(..) => &["exit_mmap: zap every PTE"],
             Cmd::Fork { .. } => &[
                 "fork: write_protect_seq odd; per page decide copy (copy it now) or share",
@@ -216,6 +216,31 @@ impl Cmd {
     }
 }
 
+/// Parts of the world a step may touch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// Address spaces (VMAs and page tables), by task.
+    pub mms: Vec<TaskId>,
+    /// Handles.
+    pub handles: Vec<HandleId>,
+    /// Files (their page cache).
+    pub files: Vec<usize>,
+    /// Frames: counts, flags, contents, or the allocator.
+    pub frames: bool,
+}
+
+/// What one step may read and write, declared as data: what `biopin explain` shows, and what
+/// the explorer's partial-order reduction will use to know which steps commute. Each step
+/// also moves its own actor's place, which is left out. Declared per op and step, so it is an
+/// over-approximation of what one run of the step touches.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// What it reads.
+    pub reads: Resources,
+    /// What it writes.
+    pub writes: Resources,
+}
+
 /// A compiled op.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CompiledOp {
@@ -292,6 +317,93 @@ pub struct Program {
 }
 
 impl Program {
+    /// The files a fault in task `task`'s VMAs may read into the page cache.
+    fn files_of(&self, task: TaskId, vma: Option<VmaId>) -> Vec<usize> {
+        let mut files: Vec<usize> = self.processes[task]
+            .vmas
+            .iter()
+            .enumerate()
+            .filter(|(v, _)| vma.is_none_or(|w| w == *v))
+            .filter_map(|(_, spec)| spec.file.as_ref())
+            .filter_map(|name| self.files.iter().position(|f| f.name == *name))
+            .collect();
+        files.sort_unstable();
+        files.dedup();
+        files
+    }
+
+    /// The footprint of step `step` of `cmd` (see [`Footprint`]).
+    pub fn footprint(&self, cmd: &Cmd, step: u8) -> Footprint {
+        let mut f = Footprint::default();
+        let (r, w) = (&mut f.reads, &mut f.writes);
+        match cmd {
+            Cmd::Store(u, _) | Cmd::Munmap(u) => {
+                w.mms.push(u.task);
+                w.files = self.files_of(u.task, Some(u.vma));
+                w.frames = true;
+            }
+            Cmd::Load(u, _) => {
+                w.mms.push(u.task);
+                w.files = self.files_of(u.task, Some(u.vma));
+                w.frames = true;
+                r.frames = true;
+            }
+            Cmd::Exit(t) | Cmd::Mprotect(t, ..) => {
+                w.mms.push(*t);
+                w.frames = true;
+            }
+            Cmd::Fork { parent, child } => {
+                r.mms.push(*parent);
+                w.mms = vec![*parent, *child];
+                w.frames = true;
+                r.frames = step == 0;
+            }
+            Cmd::Gup {
+                range,
+                handle,
+                fast,
+                ..
+            } => {
+                r.mms.push(range.task);
+                if !*fast || step == 1 {
+                    w.mms.push(range.task);
+                    w.files = self.files_of(range.task, Some(range.vma));
+                    w.handles.push(*handle);
+                }
+                w.frames = true;
+            }
+            Cmd::Vmsplice(range, handle) => {
+                w.mms.push(range.task);
+                w.files = self.files_of(range.task, Some(range.vma));
+                w.handles.push(*handle);
+                w.frames = true;
+            }
+            Cmd::Release(_, h, _) | Cmd::DmaWrite(h, _) | Cmd::PipeRead(h, _) => {
+                w.handles.push(*h);
+                w.frames = true;
+            }
+            Cmd::DmaRead(h, _) => {
+                r.handles.push(*h);
+                r.frames = true;
+            }
+            Cmd::Assert(c) => {
+                let range = match c {
+                    Check::Refcount(r, _)
+                    | Check::Pincount(r, _)
+                    | Check::Pinned(r, _)
+                    | Check::Zone(r, _)
+                    | Check::SameFrame(_, r) => r,
+                };
+                r.mms.push(range.task);
+                r.frames = true;
+                if let Check::SameFrame(h, _) = c {
+                    r.handles.push(*h);
+                }
+            }
+        }
+        f
+    }
+
     /// The verdict expected under `design`: its `[expect]` entry, else `ok`.
     pub fn expected(&self, design: &Design) -> Verdict {
         self.expect.get(design).cloned().unwrap_or_default()
