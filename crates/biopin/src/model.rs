@@ -102,7 +102,9 @@ impl<'p> KernelModel<'p> {
                 let keeps = world
                     .actors
                     .fast(a)
-                    .is_some_and(|g| gup_fast_keeps(&world.vm, &self.design, range, flags, &g));
+                    .is_some_and(|g| {
+                        gup_fast_keeps(&world.vm, &world.mem, &self.design, range, flags, &g)
+                    });
                 (!keeps).then_some(range.task)
             }
             cmd => cmd.mmap_lock(state.step),

@@ -274,36 +274,9 @@ impl Kernel<'_> {
         Ok(out)
     }
 
-    /// `gup_must_unshare` (mm/internal.h), asked for a write-protected PTE: only a R/O pin
-    /// (FOLL_PIN without FOLL_WRITE) may need to unshare. An anon page must be
-    /// PageAnonExclusive (5.19+, `pae-anon-only` and `anon-exclusive`); any other page (the
-    /// zero page, a page-cache page) is unshared only for FOLL_LONGTERM in a COW mapping (6.2+,
-    /// `anon-exclusive`; 5.19–6.1 never unshare it). `cow_mapping` is the VMA's
-    /// `is_cow_mapping`, or `None` on the fast path, which has no VMA and so unshares (falls
-    /// back to the slow path) whenever it might have to.
+    /// [`gup_must_unshare`] on this kernel's memory and design.
     fn gup_must_unshare(&self, pfn: Pfn, flags: FollFlags, cow_mapping: Option<bool>) -> bool {
-        if flags & (FollFlags::WRITE | FollFlags::PIN) != FollFlags::PIN {
-            return false;
-        }
-        let anon = self.mem.folio_flags(pfn).contains(PageFlags::ANON);
-        match self.design.cow {
-            Cow::Mapcount | Cow::Refcount => false,
-            Cow::PaeAnonOnly => {
-                anon && !self
-                    .mem
-                    .frame(pfn)
-                    .flags
-                    .contains(PageFlags::ANON_EXCLUSIVE)
-            }
-            Cow::AnonExclusive if anon => !self
-                .mem
-                .frame(pfn)
-                .flags
-                .contains(PageFlags::ANON_EXCLUSIVE),
-            Cow::AnonExclusive => {
-                flags.contains(FollFlags::LONGTERM) && cow_mapping.unwrap_or(true)
-            }
-        }
+        gup_must_unshare(self.mem, self.design, pfn, flags, cow_mapping)
     }
 
     /// `folio_is_longterm_pinnable` (include/linux/mm.h): the zero page is; a folio in
@@ -470,8 +443,9 @@ impl Kernel<'_> {
     /// samples `write_protect_seq` (for a pin under `gup_fast_fork = seqcount`; an odd value
     /// bails out), reads each PTE without locks and grabs its folio (`try_grab_folio_fast`).
     /// `None` means the fast path gave up on the range and the second half runs the slow path:
-    /// a missing, write-protected (for FOLL_WRITE), special (zero page) or freed PTE, a R/O
-    /// pin that must unshare, or a long-term pin of a folio that is not long-term pinnable.
+    /// a missing, write-protected (for FOLL_WRITE), special (zero page) or freed PTE, or a
+    /// long-term pin of a folio that is not long-term pinnable. (A R/O pin of a page that must
+    /// unshare is grabbed, and dropped by the second half: [`gup_fast_keeps`].)
     ///
     /// Simplification: all of the range or none of it goes fast; the kernel keeps the prefix
     /// it grabbed and sends the rest to the slow path.
@@ -504,7 +478,6 @@ impl Kernel<'_> {
             let unusable = !self.mem.in_use(pfn)
                 || self.mem.is_zero_page(pfn)
                 || (write && !w)
-                || (!w && self.gup_must_unshare(pfn, flags, None))
                 || (flags.contains(FollFlags::LONGTERM)
                     && migrate
                     && !self.folio_is_longterm_pinnable(pfn));
@@ -550,10 +523,10 @@ impl Kernel<'_> {
         grabbed: Option<FastGup>,
     ) -> (Vec<Pfn>, u64, Option<Errno>) {
         if let Some(g) = grabbed {
-            if gup_fast_keeps(self.vm, self.design, range, flags, &g) {
+            if gup_fast_keeps(self.vm, self.mem, self.design, range, flags, &g) {
                 return (g.pages, g.calls, g.refused.then_some(Errno::ENOMEM));
             }
-            self.ev.note(|| "gup-fast: a PTE or write_protect_seq changed: drop and fall back to the slow path".into());
+            self.ev.note(|| "gup-fast: a PTE or write_protect_seq changed, or a page must be unshared: drop and fall back to the slow path".into());
             let mut pages = g.pages;
             for &i in g.freed.iter().rev() {
                 let pfn = pages.remove(i as usize);
@@ -581,12 +554,41 @@ fn fast_checks_seq(design: &Design, flags: FollFlags) -> bool {
     flags.contains(FollFlags::PIN) && design.gup_fast_fork == crate::design::GupFastFork::Seqcount
 }
 
+/// `gup_must_unshare` (mm/internal.h), asked for a write-protected PTE: only a R/O pin
+/// (FOLL_PIN without FOLL_WRITE) may need to unshare. An anon page must be
+/// PageAnonExclusive (5.19+, `pae-anon-only` and `anon-exclusive`); any other page (the
+/// zero page, a page-cache page) is unshared only for FOLL_LONGTERM in a COW mapping (6.2+,
+/// `anon-exclusive`; 5.19–6.1 never unshare it). `cow_mapping` is the VMA's
+/// `is_cow_mapping`, or `None` on the fast path, which has no VMA and so unshares (falls
+/// back to the slow path) whenever it might have to.
+pub fn gup_must_unshare(
+    mem: &MemMap,
+    design: &Design,
+    pfn: Pfn,
+    flags: FollFlags,
+    cow_mapping: Option<bool>,
+) -> bool {
+    if flags & (FollFlags::WRITE | FollFlags::PIN) != FollFlags::PIN {
+        return false;
+    }
+    let anon = mem.folio_flags(pfn).contains(PageFlags::ANON);
+    let exclusive = mem.frame(pfn).flags.contains(PageFlags::ANON_EXCLUSIVE);
+    match design.cow {
+        Cow::Mapcount | Cow::Refcount => false,
+        Cow::PaeAnonOnly => anon && !exclusive,
+        Cow::AnonExclusive if anon => !exclusive,
+        Cow::AnonExclusive => flags.contains(FollFlags::LONGTERM) && cow_mapping.unwrap_or(true),
+    }
+}
+
 /// Whether GUP-fast's second step keeps what its first grabbed: the VMA is still there, every
-/// PTE is what was read (`pte_val(pte) != pte_val(ptep_get(ptep))` otherwise), and for a pin
-/// under `seqcount` the sequence has not moved (`read_seqcount_retry`). If not, it drops the
-/// grab and takes the slow path, which needs `mmap_lock`.
+/// PTE is what was read (`pte_val(pte) != pte_val(ptep_get(ptep))` otherwise), for a pin under
+/// `seqcount` the sequence has not moved (`read_seqcount_retry`), and no write-protected page
+/// must be unshared (`gup_must_unshare` with no VMA, which 5.19–6.4 run after the grab and the
+/// recheck). If not, it drops the grab and takes the slow path, which needs `mmap_lock`.
 pub fn gup_fast_keeps(
     vm: &Vm,
+    mem: &MemMap,
     design: &Design,
     range: &UserRange,
     flags: FollFlags,
@@ -604,6 +606,12 @@ pub fn gup_fast_keeps(
             .zip(&g.ptes)
             .all(|(page, pte)| vm.pte(task, vma, page) == *pte)
         && (!fast_checks_seq(design, flags) || vm.task(task).write_protect_seq == g.seq)
+        && g.ptes.iter().all(|pte| match *pte {
+            Pte::Present { pfn, write: false } => {
+                !mem.in_use(pfn) || !gup_must_unshare(mem, design, pfn, flags, None)
+            }
+            _ => true,
+        })
 }
 
 /// The flags `pin_user_pages` passes down.
