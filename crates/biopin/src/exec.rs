@@ -116,15 +116,7 @@ fn run(
         Cmd::Load(r, want) => {
             for page in r.pages.clone() {
                 match k.load(r.task, r.vma, page) {
-                    Ok(c) => {
-                        if let Some(want) = *want
-                            && c.value != want
-                        {
-                            k.ev.raise(Invariant::ExpectFailed, || {
-                                format!("`{}`: page {page} holds {:#04x} (written by {}), not {want:#04x}", op.text, c.value, writer(program, c))
-                            });
-                        }
-                    }
+                    Ok(c) => expect_value(k.ev, program, op, format!("page {page}"), c, *want),
                     Err(e) => {
                         if want.is_some() && !k.ev.has(Invariant::UseAfterFree) {
                             k.ev.raise(Invariant::ExpectFailed, || {
@@ -225,18 +217,7 @@ fn run(
                 for pfn in usable_pages(&mut k, handles, *h, name(*h), "pipe-read") {
                     let c = k.mem.content(pfn);
                     k.observe(reader, c, || format!("a read of the pipe `{}`", name(*h)));
-                    if let Some(want) = *want
-                        && c.value != want
-                    {
-                        k.ev.raise(Invariant::ExpectFailed, || {
-                            format!(
-                                "`{}`: {pfn} holds {:#04x} (written by {}), not {want:#04x}",
-                                op.text,
-                                c.value,
-                                writer(program, c)
-                            )
-                        });
-                    }
+                    expect_value(k.ev, program, op, pfn, c, *want);
                 }
             }
             release(&mut k, handles, *h, program, ReleaseKind::Put, false);
@@ -244,19 +225,7 @@ fn run(
         }
         Cmd::DmaRead(h, want) => {
             for pfn in usable_pages(&mut k, handles, *h, name(*h), "dma-read") {
-                let c = k.mem.content(pfn);
-                if let Some(want) = *want
-                    && c.value != want
-                {
-                    k.ev.raise(Invariant::ExpectFailed, || {
-                        format!(
-                            "`{}`: {pfn} holds {:#04x} (written by {}), not {want:#04x}",
-                            op.text,
-                            c.value,
-                            writer(program, c)
-                        )
-                    });
-                }
+                expect_value(k.ev, program, op, pfn, k.mem.content(pfn), *want);
             }
             done(Ok(()))
         }
@@ -275,6 +244,29 @@ fn unpack<T>(
 ) -> (Vec<Pfn>, u64, Option<Errno>) {
     let (pages, calls) = g.taken.map_or((Vec::new(), 0), parts);
     (pages, calls, g.err)
+}
+
+/// `== V` on what a read returned: `expect-failed` if the page (`what`) holds another value.
+fn expect_value(
+    ev: &mut Events,
+    program: &Program,
+    op: &CompiledOp,
+    what: impl std::fmt::Display,
+    c: PageContent,
+    want: Option<u8>,
+) {
+    if let Some(want) = want
+        && c.value != want
+    {
+        ev.raise(Invariant::ExpectFailed, || {
+            format!(
+                "`{}`: {what} holds {:#04x} (written by {}), not {want:#04x}",
+                op.text,
+                c.value,
+                writer(program, c)
+            )
+        });
+    }
 }
 
 /// Who wrote a page, in words.

@@ -99,12 +99,9 @@ impl<'p> KernelModel<'p> {
                     GupKind::Get => get_flags(*write, *longterm),
                     GupKind::Pin => pin_flags(*write, *longterm),
                 };
-                let keeps = world
-                    .actors
-                    .fast(a)
-                    .is_some_and(|g| {
-                        gup_fast_keeps(&world.vm, &world.mem, &self.design, range, flags, &g)
-                    });
+                let keeps = world.actors.fast(a).is_some_and(|g| {
+                    gup_fast_keeps(&world.vm, &world.mem, &self.design, range, flags, &g)
+                });
                 (!keeps).then_some(range.task)
             }
             cmd => cmd.mmap_lock(state.step),
