@@ -250,19 +250,19 @@ impl Knob {
     pub fn modelled(self) -> &'static str {
         match self {
             Knob::Gup => {
-                "not modelled yet: it decides what direct I/O and rdma-reg take, which arrive with the block and io layers"
+                "modelled for `get ... longterm` (allowed under get, EINVAL under pin); what direct I/O and rdma-reg take arrives with the block and io layers"
             }
             Knob::BioRefs => "not modelled yet: arrives with bios (block layer)",
             Knob::Writeback => "not modelled yet: arrives with the page cache and writeback",
             Knob::Reclaim => "not modelled yet: arrives with the page cache and reclaim",
             Knob::Cow => {
-                "modelled for write faults on R/O-mapped anon pages (after mprotect) and R/O long-term pins of the zero page; fork arrives later"
+                "modelled: fork's copy-or-share decision, write faults (PMD-mapped THPs included) and the unshare of R/O pins"
             }
-            Knob::GupFastFork => {
-                "modelled in GUP-fast's recheck; the sequence only moves once fork is modelled"
-            }
+            Knob::GupFastFork => "modelled: fork's write_protect_seq against GUP-fast",
             Knob::LongtermMigrate => "modelled",
-            Knob::LongtermFileWrite => "not modelled yet: arrives with file mappings",
+            Knob::LongtermFileWrite => {
+                "not modelled yet: arrives with writes through shared file mappings (the page cache)"
+            }
             Knob::RefOverflow => "modelled",
             Knob::ZeroPagePin => "modelled",
         }
