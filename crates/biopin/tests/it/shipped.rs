@@ -204,3 +204,27 @@ fn a_token_from_another_step_table_or_an_unknown_design_is_refused() {
     let ok = replay_token(&program, &token(STEP_TABLE_VERSION, "linux-6.5"));
     assert!(ok.is_ok(), "{ok:?}");
 }
+
+#[test]
+fn every_selftest_case_a_scenario_names_is_one_the_kernel_runs() {
+    // oracle/run records the cases linux 6.12's cow.c ran; a scenario naming any other line
+    // would never be compared with the real kernel.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let list = std::fs::read_to_string(root.join("oracle/cases-6.12-cow.txt")).unwrap();
+    let known: std::collections::BTreeSet<&str> =
+        list.lines().filter(|l| l.starts_with("# [RUN] ")).collect();
+    assert!(known.len() > 100, "the recorded case list is short: {}", known.len());
+    let mut named = 0;
+    for file in shipped() {
+        let program = load_file(&file).unwrap();
+        for case in &program.selftest {
+            assert!(
+                known.contains(case.as_str()),
+                "{}: `{case}` is not a case cow.c runs on 6.12",
+                file.display()
+            );
+            named += 1;
+        }
+    }
+    assert!(named >= 35, "only {named} scenarios port a selftest case");
+}
