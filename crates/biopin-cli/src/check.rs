@@ -237,6 +237,15 @@ impl Report<'_> {
     }
 
     fn text(&self, stats: bool, elapsed: Duration) {
+        fn cost_text(c: &biopin::Cost) -> String {
+            let per = c
+                .per_page()
+                .map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"));
+            format!(
+                "cost: {} page-reference operations for {} pages of I/O ({per} per page)",
+                c.ref_ops, c.io_pages
+            )
+        }
         let width = self
             .cells()
             .map(|c| c.design.canonical().len())
@@ -261,6 +270,7 @@ impl Report<'_> {
                         s.max_depth,
                         s.ends
                     );
+                    outln!("  {:<width$}  {}", "", cost_text(&cell.cost));
                     eprintln!(
                         "{}: {d}: secs={:.6} states/s={:.0}",
                         program.name,
@@ -343,8 +353,14 @@ impl Report<'_> {
             complete: bool,
             bound: Option<&'static str>,
             stats: JsonStats,
+            cost: JsonCost,
             violations: Vec<JsonFound>,
             timing: JsonTiming,
+        }
+        #[derive(Serialize)]
+        struct JsonCost {
+            ref_ops: u64,
+            io_pages: u64,
         }
         #[derive(Serialize)]
         struct JsonStats {
@@ -409,6 +425,10 @@ impl Report<'_> {
                                 unique: c.stats.unique,
                                 max_depth: c.stats.max_depth,
                                 ends: c.stats.ends,
+                            },
+                            cost: JsonCost {
+                                ref_ops: c.cost.ref_ops,
+                                io_pages: c.cost.io_pages,
                             },
                             violations: c
                                 .found

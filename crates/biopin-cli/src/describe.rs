@@ -43,8 +43,15 @@ fn resources(program: &Program, r: &Resources) -> String {
     parts.extend(
         r.files
             .iter()
-            .map(|&f| format!("{}'s page cache", program.files[f].name)),
+            .map(|&f| format!("{}'s page cache and blocks", program.files[f].name)),
     );
+    parts.extend(r.ios.iter().map(|&o| {
+        let d = &program.ios[o];
+        format!(
+            "the bios of {}'s direct I/O {o}",
+            program.actors[d.actor].name
+        )
+    }));
     parts.extend(
         r.handles
             .iter()
@@ -123,6 +130,14 @@ pub fn explain(file: &Path) -> u8 {
         "machine: {} frames, the last {} movable",
         program.machine.frames,
         program.machine.movable
+    );
+    let q = &program.device;
+    outln!(
+        "device: max_segments {}, max_sectors {}, max_segment_size {}, logical_block_size {}",
+        q.max_segments,
+        q.max_sectors,
+        q.max_segment_size,
+        q.logical_block_size
     );
     for f in &program.files {
         outln!(

@@ -250,9 +250,11 @@ impl Knob {
     pub fn modelled(self) -> &'static str {
         match self {
             Knob::Gup => {
-                "modelled for `get ... longterm` (allowed under get, EINVAL under pin); what direct I/O and rdma-reg take arrives with the block and io layers"
+                "modelled: what direct I/O extraction and rdma-reg take, and `get ... longterm` (allowed under get, EINVAL under pin)"
             }
-            Knob::BioRefs => "not modelled yet: arrives with bios (block layer)",
+            Knob::BioRefs => {
+                "modelled for direct I/O (extraction, same-page merges, release, bio_put of split clones); page-cache bios arrive with the page cache"
+            }
             Knob::Writeback => "not modelled yet: arrives with the page cache and writeback",
             Knob::Reclaim => "not modelled yet: arrives with the page cache and reclaim",
             Knob::Cow => {

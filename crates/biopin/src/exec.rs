@@ -3,6 +3,7 @@
 use crate::design::Design;
 use crate::errno::Errno;
 use crate::gup::{GupRefs, Gupped, PinnedPages, UserRange, get_flags, pin_flags};
+use crate::io::{DevStep, IoPage, IoStage, Woke};
 use crate::mm::{Events, Invariant, PageContent, Pfn, Writer};
 use crate::program::{ActorId, Check, Cmd, CompiledOp, HandleId, Program};
 use crate::scenario::op::{GupKind, ReleaseKind};
@@ -27,11 +28,28 @@ pub fn step(
     actor: ActorId,
     ev: &mut Events,
 ) {
-    let mut state = world.actors.get(actor);
+    let state = world.actors.get(actor);
     let op = &program.actors[actor].ops[state.pc as usize];
+    ev.io = matches!(
+        op.cmd,
+        Cmd::Dio { .. } | Cmd::RdmaReg(..) | Cmd::RdmaDereg(..)
+    );
     let outcome = run(program, design, world, actor, op, state.step, ev);
     world.mark_dangling(&ev.freed);
-    check_pins(program, world, ev);
+    check_pins(program, design, world, ev);
+    finish_step(program, world, actor, outcome, ev);
+}
+
+/// Moves `actor` on after a step of its op (or a device step that woke it) came to `outcome`.
+fn finish_step(
+    program: &Program,
+    world: &mut World,
+    actor: ActorId,
+    outcome: Outcome,
+    ev: &mut Events,
+) {
+    let mut state = world.actors.get(actor);
+    let op = &program.actors[actor].ops[state.pc as usize];
     match outcome {
         Outcome::Continues => {
             state.step += 1;
@@ -97,6 +115,7 @@ fn run(
         cache,
         handles,
         actors,
+        io,
     } = world;
     let mut k = Kernel {
         mem,
@@ -189,6 +208,31 @@ fn run(
         }
         Cmd::Release(how, h, dirty) => {
             release(&mut k, handles, *h, program, *how, *dirty);
+            done(Ok(()))
+        }
+        Cmd::Dio { io: o, .. } => {
+            debug_assert_eq!(step, 0, "the caller sleeps until a device step wakes it");
+            let def = &program.ios[*o];
+            let stable = program.files[def.file].stable_writes;
+            match k.dio_submit(io, *o, def, &program.device, stable) {
+                Ok(()) => Outcome::Continues,
+                Err(e) => done(Err(e)),
+            }
+        }
+        Cmd::RdmaReg(range, h) => {
+            let got = k.ib_umem_get(range);
+            match &got.taken {
+                Some(pages) => handles.bind(*h, 1, pages),
+                None => handles.fail(*h),
+            }
+            done(got.err.map_or(Ok(()), Err))
+        }
+        Cmd::RdmaDereg(h) => {
+            let how = match program.handles[*h].takes(design) {
+                GupKind::Get => ReleaseKind::Put,
+                GupKind::Pin => ReleaseKind::Unpin,
+            };
+            release(&mut k, handles, *h, program, how, true);
             done(Ok(()))
         }
         Cmd::DmaWrite(h, value) => {
@@ -352,7 +396,7 @@ fn release(
         let dangling = held.iter().filter(|p| p.dangling).count() as u64;
         k.mem.count_pins_released(dangling * calls);
     }
-    match (how, program.handles[h].kind) {
+    match (how, program.handles[h].takes(k.design)) {
         (ReleaseKind::Put, GupKind::Get) => k.put_page_calls(&pages, calls, dirty),
         (ReleaseKind::Unpin, GupKind::Pin) => k.unpin_user_page_calls(&pages, calls, dirty),
         (ReleaseKind::Put, GupKind::Pin) => {
@@ -367,12 +411,16 @@ fn release(
     handles.release(h);
 }
 
-/// `pin-unreliable`: after a step, every page a held pin covers must still be the frame its
+/// `pin-unreliable`: after a step, every page a held pin or RDMA registration covers, and
+/// every page a direct-I/O transfer in flight has yet to reach, must still be the frame its
 /// process reaches at that address, while the mapping exists (a PTE that is gone, or a task
 /// that exited, ends it). Each page is reported once.
-fn check_pins(program: &Program, world: &mut World, ev: &mut Events) {
+fn check_pins(program: &Program, design: &Design, world: &mut World, ev: &mut Events) {
+    check_io_pages(program, world, ev);
     for (h, def) in program.handles.iter().enumerate() {
-        if def.kind != GupKind::Pin || !matches!(world.handles.state(h), Handle::Held { .. }) {
+        if (def.takes(design) != GupKind::Pin && !def.rdma)
+            || !matches!(world.handles.state(h), Handle::Held { .. })
+        {
             continue;
         }
         let r = &def.range;
@@ -399,6 +447,82 @@ fn check_pins(program: &Program, world: &mut World, ev: &mut Events) {
                 world.handles.mark_unreliable(h, i);
             }
         }
+    }
+}
+
+/// `pin-unreliable` for direct I/O in flight: a page the transfer has yet to reach that its
+/// address no longer maps.
+fn check_io_pages(program: &Program, world: &mut World, ev: &mut Events) {
+    for (o, def) in program.ios.iter().enumerate() {
+        if world.io.io(o).stage != IoStage::InFlight {
+            continue;
+        }
+        let r = &def.range;
+        if !world.vm.task(r.task).alive() || !world.vm.vma(r.task, r.vma).mapped {
+            continue;
+        }
+        for i in 0..world.io.io(o).pages {
+            let page = world.io.page(o, i);
+            if page.transferred || page.dangling || page.unreliable {
+                continue;
+            }
+            let at = r.pages.start + i;
+            if let Pte::Present { pfn, .. } = world.vm.pte(r.task, r.vma, at)
+                && pfn != page.pfn
+            {
+                ev.raise(Invariant::PinUnreliable, || {
+                    format!(
+                        "`{}` is in flight to {} but {}:{}[{at}] now maps {pfn}",
+                        program.actors[def.actor]
+                            .ops
+                            .iter()
+                            .find(|op| matches!(op.cmd, Cmd::Dio { io, .. } if io == o))
+                            .map_or("the direct I/O", |op| op.text.as_str()),
+                        page.pfn,
+                        program.processes[r.task].name,
+                        program.processes[r.task].vmas[r.vma].name
+                    )
+                });
+                world.io.set_page(
+                    o,
+                    i,
+                    IoPage {
+                        unreliable: true,
+                        ..page
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// Runs device step `id` (a pending one): a transfer, a completion (which may wake the op's
+/// caller and end its op), a release or deferred work of some direct-I/O op.
+pub fn device(program: &Program, design: &Design, world: &mut World, id: u32, ev: &mut Events) {
+    let o = program
+        .ios
+        .partition_point(|d| d.first_device <= id)
+        .checked_sub(1)
+        .expect("a pending device id belongs to an op");
+    let def = &program.ios[o];
+    let step = DevStep::from_id(def, id);
+    ev.io = true;
+    let World {
+        mem, vm, cache, io, ..
+    } = world;
+    let mut k = Kernel {
+        mem,
+        vm,
+        cache,
+        design,
+        ev,
+    };
+    let stable = program.files[def.file].stable_writes;
+    let woke = k.dio_device(io, o, def, step, stable);
+    world.mark_dangling(&ev.freed);
+    check_pins(program, design, world, ev);
+    if let Woke::Caller(result) = woke {
+        finish_step(program, world, def.actor, Outcome::Done(result), ev);
     }
 }
 

@@ -8,20 +8,22 @@ use crate::check::end_state;
 use crate::design::Design;
 use crate::exec;
 use crate::gup::{get_flags, gup_fast_keeps, pin_flags};
+use crate::io::direct_io;
 use crate::mm::{Events, Invariant};
 use crate::program::{ActorId, Cmd, Program, STEP_TABLE_VERSION};
 use crate::scenario::Verdict;
 use crate::scenario::op::GupKind;
 use crate::vm::Life;
-use crate::world::{Handle, World};
+use crate::world::{ActorState, Handle, World};
 
 /// A step the explorer can take (docs/design.md): the next step of an actor, or a pending
-/// device item (a bio's transfer or completion, deferred work; these arrive with the block
-/// layer).
+/// device step (a request's transfer, a bio's completion, release or deferred work).
 ///
-/// Encoded in schedules and tokens as the actor's index, or `actors.len() + k` for the k-th
-/// pending device item in submission order; the enabled list is ordered the same way (actors
-/// by index, then device items), so "the least schedule" compares encoded actions.
+/// Encoded in schedules and tokens as the actor's index, or `actors.len() + k` for device
+/// step `k`. Device steps are numbered once, when the scenario is compiled: each direct-I/O
+/// op owns a range of ids ([`crate::program::IoDef::first_device`]), so an id names the same
+/// step in every state and every run. The enabled list is ordered by encoding (actors by
+/// index, then device steps by id), so "the least schedule" is well defined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {
     /// The next step of this actor.
@@ -45,38 +47,59 @@ impl<'p> KernelModel<'p> {
         KernelModel { program, design }
     }
 
-    /// The steps that can be taken, in order (docs/design.md): the prologue alone until it is
-    /// done, then every actor not done and not waiting, then the epilogue alone. An actor
-    /// waits for a handle another actor binds, for a child another actor forks, and for
-    /// `mmap_lock` while another actor's fork holds it (between fork's two steps only GUP-fast
-    /// and device steps run on the parent). No device work is modelled yet, so no
-    /// [`Action::Device`] is ever enabled.
+    /// The steps that can be taken, in order (docs/design.md): the prologue alone (with its
+    /// device work) until it is done and its device work has completed; then every actor not
+    /// done and not waiting, and every pending device step; once every actor is done and
+    /// nothing is pending, the epilogue alone (with its device work). An actor waits for a
+    /// handle another actor binds, for a child another actor forks, for `mmap_lock` while
+    /// another actor's fork holds it (between fork's two steps only GUP-fast and device steps
+    /// run on the parent), and for its direct I/O to complete.
     pub fn enabled(&self, world: &World, out: &mut Vec<Action>) {
         let p = self.program;
         let last = p.actors.len() - 1;
+        let mut devices = Vec::new();
+        for (o, def) in p.ios.iter().enumerate() {
+            direct_io::pending(&world.io, o, def, &mut devices);
+        }
+        let devices = devices.into_iter().map(Action::Device);
         if !world.done(p, 0) {
-            out.push(Action::Actor(0));
+            if !self.waiting(world, 0) {
+                out.push(Action::Actor(0));
+            }
+            out.extend(devices);
             return;
         }
+        let idle = devices.len() == 0;
+        let started = (1..last).any(|a| world.actors.get(a) != ActorState::default());
         let mut unfinished = false;
         for a in 1..last {
             if world.done(p, a) {
                 continue;
             }
             unfinished = true;
-            if !self.waiting(world, a) {
+            // The prologue's device work completes before any actor starts.
+            if (started || idle) && !self.waiting(world, a) {
                 out.push(Action::Actor(a));
             }
         }
-        if !unfinished && !world.done(p, last) {
+        let epilogue_started = world.actors.get(last) != ActorState::default();
+        if !unfinished
+            && (idle || epilogue_started)
+            && !world.done(p, last)
+            && !self.waiting(world, last)
+        {
             out.push(Action::Actor(last));
         }
+        out.extend(devices);
     }
 
     /// Whether actor `a`'s next step must wait.
     fn waiting(&self, world: &World, a: ActorId) -> bool {
         let state = world.actors.get(a);
         let op = &self.program.actors[a].ops[state.pc as usize];
+        if matches!(op.cmd, Cmd::Dio { .. }) && state.step > 0 {
+            return true;
+        }
         if op
             .waits_for
             .is_some_and(|h| world.handles.state(h) == Handle::Unbound)
@@ -122,7 +145,7 @@ impl<'p> KernelModel<'p> {
     pub fn step(&self, world: &mut World, action: Action, ev: &mut Events) {
         match action {
             Action::Actor(actor) => exec::step(self.program, &self.design, world, actor, ev),
-            Action::Device(k) => unreachable!("device item {k} taken, but none is ever enabled"),
+            Action::Device(k) => exec::device(self.program, &self.design, world, k, ev),
         }
     }
 
@@ -215,6 +238,50 @@ pub struct Found {
     pub token: String,
 }
 
+/// What the I/O of one path cost: atomic updates of `_refcount` and `_pincount` made on
+/// behalf of I/O (direct I/O's extraction and release, RDMA registration and
+/// deregistration; not the `get` and `pin` ops, which a scenario calls itself), and the pages
+/// of I/O done (pages a transfer moved, pages a registration took).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cost {
+    /// Atomic updates of `_refcount` and `_pincount`.
+    pub ref_ops: u64,
+    /// Pages of I/O.
+    pub io_pages: u64,
+}
+
+impl Cost {
+    /// `ref_ops` a page of I/O, if any I/O was done.
+    pub fn per_page(&self) -> Option<f64> {
+        (self.io_pages > 0).then(|| self.ref_ops as f64 / self.io_pages as f64)
+    }
+}
+
+/// The least complete schedule of `program` under `design` — at every step the least enabled
+/// action, actors before devices, to the end of the path — and what its I/O cost. Every
+/// design's figure is taken along the same rule, so figures compare designs, not schedules.
+pub fn least_schedule(program: &Program, design: Design) -> (Vec<u32>, Cost) {
+    let model = KernelModel::new(program, design);
+    let mut world = World::new(program);
+    let mut schedule = Vec::new();
+    let mut cost = Cost::default();
+    let mut enabled = Vec::new();
+    loop {
+        enabled.clear();
+        model.enabled(&world, &mut enabled);
+        let Some(&action) = enabled.first() else {
+            break;
+        };
+        let mut ev = Events::quiet();
+        model.step(&mut world, action, &mut ev);
+        world.commit();
+        cost.ref_ops += ev.ref_ops;
+        cost.io_pages += ev.io_pages;
+        schedule.push(model.encode_action(action));
+    }
+    (schedule, cost)
+}
+
 /// One scenario checked under one design.
 #[derive(Clone, Debug)]
 pub struct Cell {
@@ -230,6 +297,8 @@ pub struct Cell {
     pub stats: Stats,
     /// Whether the exploration was exhaustive.
     pub outcome: Outcome,
+    /// The I/O cost along the least complete schedule ([`least_schedule`]).
+    pub cost: Cost,
 }
 
 /// How a cell compares with its expectation.
@@ -293,6 +362,7 @@ pub fn check(
             }
         })
         .collect();
+    let (_, cost) = least_schedule(program, design);
     Cell {
         design,
         verdict: found.iter().map(|f| f.id).collect(),
@@ -300,5 +370,6 @@ pub fn check(
         found,
         stats,
         outcome,
+        cost,
     }
 }

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use crate::design::Design;
+use crate::block::{MAX_RW_COUNT, PAGE_SIZE, QueueLimits};
+use crate::design::{Design, Gup};
 use crate::errno::Errno;
 use crate::gup::UserRange;
 use crate::mm::Zone;
@@ -21,6 +22,8 @@ pub const STEP_TABLE_VERSION: u32 = 1;
 
 /// A handle's index.
 pub type HandleId = usize;
+/// The index of a direct-I/O op ([`IoDef`]).
+pub type IoId = usize;
 /// An actor's index: 0 is the prologue, the last is the epilogue.
 pub type ActorId = usize;
 
@@ -97,6 +100,17 @@ pub enum Cmd {
     Vmsplice(UserRange, HandleId),
     /// `pipe-read`.
     PipeRead(HandleId, Option<u8>),
+    /// `dio-read` / `dio-write`: the I/O is `program.ios[io]`, into or from `task`'s memory.
+    Dio {
+        /// The I/O.
+        io: IoId,
+        /// The task whose memory it uses.
+        task: TaskId,
+    },
+    /// `rdma-reg`: a long-term writable GUP, as the design's `gup` says.
+    RdmaReg(UserRange, HandleId),
+    /// `rdma-dereg`: release, dirtying.
+    RdmaDereg(HandleId),
     /// `assert`.
     Assert(Check),
 }
@@ -141,6 +155,19 @@ impl Cmd {
                 &["vmsplice: get_user_pages (FOLL_GET, read-only) with mmap_lock held, into a pipe"]
             }
             Cmd::PipeRead(..) => &["read the pipe's pages, then put_page each"],
+            Cmd::Dio { .. } => &[
+                "O_DIRECT: extract the pages (iov_iter_extract_pages, or iov_iter_get_pages2 where gup = get), build the bios (bio_iov_iter_get_pages), bio_set_pages_dirty for a read (not under bio_refs = ref), split at the queue limits and submit; sleep until woken",
+                "dev: each request's transfer (per split piece)",
+                "dev: bio_endio: the last bio's completion wakes the caller (iomap_dio_done), and under bio_refs = ref releases the pages first (dio_bio_complete)",
+                "dev: bio_check_pages_dirty (read) or bio_release_pages, then bio_put",
+                "dev: bio_dirty_work, if a page was cleaned during the read",
+            ],
+            Cmd::RdmaReg(..) => &[
+                "ib_umem_get: FOLL_LONGTERM | FOLL_WRITE GUP with mmap_lock held (pin, or get where gup = get)",
+            ],
+            Cmd::RdmaDereg(..) => &[
+                "ib_umem_release: unpin_user_pages_dirty_lock (or set_page_dirty_lock and put_page where gup = get)",
+            ],
             Cmd::Assert(..) => &["observe the model"],
         }
     }
@@ -161,7 +188,8 @@ impl Cmd {
             Cmd::Release(_, h, _)
             | Cmd::DmaWrite(h, _)
             | Cmd::DmaRead(h, _)
-            | Cmd::PipeRead(h, _) => Some(*h),
+            | Cmd::PipeRead(h, _)
+            | Cmd::RdmaDereg(h) => Some(*h),
             Cmd::Assert(Check::SameFrame(h, _)) => Some(*h),
             _ => None,
         }
@@ -177,16 +205,21 @@ impl Cmd {
             | Check::SameFrame(_, r) => r.task,
         };
         match self {
-            Cmd::Store(r, _) | Cmd::Load(r, _) | Cmd::Munmap(r) | Cmd::Vmsplice(r, _) => {
-                vec![r.task]
-            }
+            Cmd::Store(r, _)
+            | Cmd::Load(r, _)
+            | Cmd::Munmap(r)
+            | Cmd::Vmsplice(r, _)
+            | Cmd::RdmaReg(r, _) => vec![r.task],
             Cmd::Gup { range, .. } => vec![range.task],
+            Cmd::Dio { task, .. } => vec![*task],
             Cmd::Exit(t) | Cmd::Mprotect(t, ..) => vec![*t],
             Cmd::Fork { parent, child } => vec![*parent, *child],
             Cmd::Assert(c) => vec![check_task(c)],
-            Cmd::Release(..) | Cmd::DmaWrite(..) | Cmd::DmaRead(..) | Cmd::PipeRead(..) => {
-                Vec::new()
-            }
+            Cmd::Release(..)
+            | Cmd::DmaWrite(..)
+            | Cmd::DmaRead(..)
+            | Cmd::PipeRead(..)
+            | Cmd::RdmaDereg(..) => Vec::new(),
         }
     }
 
@@ -197,9 +230,14 @@ impl Cmd {
     /// caller decides.
     pub fn mmap_lock(&self, step: u8) -> Option<TaskId> {
         match self {
-            Cmd::Store(r, _) | Cmd::Load(r, _) | Cmd::Munmap(r) | Cmd::Vmsplice(r, _) => {
-                Some(r.task)
-            }
+            Cmd::Store(r, _)
+            | Cmd::Load(r, _)
+            | Cmd::Munmap(r)
+            | Cmd::Vmsplice(r, _)
+            | Cmd::RdmaReg(r, _) => Some(r.task),
+            // The extraction may fault (the slow path takes mmap_lock); waiting for the I/O
+            // takes nothing.
+            Cmd::Dio { task, .. } if step == 0 => Some(*task),
             Cmd::Gup {
                 fast: false, range, ..
             } => Some(range.task),
@@ -207,11 +245,13 @@ impl Cmd {
             Cmd::Exit(t) | Cmd::Mprotect(t, ..) => Some(*t),
             Cmd::Fork { parent, .. } if step == 0 => Some(*parent),
             Cmd::Fork { .. }
+            | Cmd::Dio { .. }
             | Cmd::Assert(..)
             | Cmd::Release(..)
             | Cmd::DmaWrite(..)
             | Cmd::DmaRead(..)
-            | Cmd::PipeRead(..) => None,
+            | Cmd::PipeRead(..)
+            | Cmd::RdmaDereg(..) => None,
         }
     }
 }
@@ -223,8 +263,10 @@ pub struct Resources {
     pub mms: Vec<TaskId>,
     /// Handles.
     pub handles: Vec<HandleId>,
-    /// Files (their page cache).
+    /// Files (their page cache, and for direct I/O their disk blocks).
     pub files: Vec<usize>,
+    /// Direct I/O in flight: its bios and requests.
+    pub ios: Vec<IoId>,
     /// Frames: counts, flags, contents, or the allocator.
     pub frames: bool,
 }
@@ -283,8 +325,56 @@ pub struct HandleDef {
     pub write: bool,
     /// Bound by `vmsplice`: a pipe holds it.
     pub pipe: bool,
+    /// Bound by `rdma-reg`: what it holds is what the design's `gup` takes.
+    pub rdma: bool,
     /// The actor whose op binds it.
     pub binder: ActorId,
+}
+
+impl HandleDef {
+    /// What the handle holds under `design`: its op's kind, or for `rdma-reg` what the
+    /// design's `gup` takes.
+    pub fn takes(&self, design: &Design) -> GupKind {
+        match (self.rdma, design.gup) {
+            (false, _) => self.kind,
+            (true, Gup::Get) => GupKind::Get,
+            (true, Gup::Pin) => GupKind::Pin,
+        }
+    }
+}
+
+/// A direct-I/O op (`dio-read`, `dio-write`): what it transfers, and the room its bios and
+/// requests take in the world.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IoDef {
+    /// The actor whose op it is.
+    pub actor: ActorId,
+    /// `dio-write` (the device reads the memory) rather than `dio-read`.
+    pub write: bool,
+    /// The user pages the transfer touches.
+    pub range: UserRange,
+    /// Its first byte, from the start of the VMA.
+    pub start: u64,
+    /// Bytes (at most `MAX_RW_COUNT`, as `rw_verify_area` clamps a read or write).
+    pub len: u64,
+    /// The file.
+    pub file: usize,
+    /// The file page the transfer starts at.
+    pub file_page: u32,
+    /// The most bios the transfer can take (each holds up to `BIO_MAX_VECS` bvecs).
+    pub max_bios: u32,
+    /// The most requests its bios can be split into, in all.
+    pub max_pieces: u32,
+    /// Its first device id: requests `first_device + piece`, then three per bio
+    /// (completion, release, deferred release).
+    pub first_device: u32,
+}
+
+impl IoDef {
+    /// The device ids it can ever have pending.
+    pub fn devices(&self) -> u32 {
+        self.max_pieces + 3 * self.max_bios
+    }
 }
 
 /// A compiled scenario.
@@ -300,6 +390,8 @@ pub struct Program {
     pub source: Source,
     /// `[machine]`.
     pub machine: Machine,
+    /// `[device]`.
+    pub device: QueueLimits,
     /// `[[file]]`.
     pub files: Vec<FileSpec>,
     /// `[[process]]`, then every child a `fork` creates (with its parent's VMAs).
@@ -308,6 +400,8 @@ pub struct Program {
     pub parents: Vec<Option<TaskId>>,
     /// Every handle.
     pub handles: Vec<HandleDef>,
+    /// Every direct-I/O op, in the order of the actors and their ops.
+    pub ios: Vec<IoDef>,
     /// The prologue, the actors, the epilogue.
     pub actors: Vec<ActorDef>,
     /// The designs checked by default: the file's `designs`, else every preset.
@@ -385,6 +479,42 @@ impl Program {
             Cmd::DmaRead(h, _) => {
                 r.handles.push(*h);
                 r.frames = true;
+            }
+            Cmd::Dio { io, .. } => {
+                let d = &self.ios[*io];
+                w.ios.push(*io);
+                match step {
+                    0 => {
+                        w.mms.push(d.range.task);
+                        w.files = self.files_of(d.range.task, Some(d.range.vma));
+                        w.frames = true;
+                        r.frames = true;
+                    }
+                    // The transfer: the pages and the file's disk blocks.
+                    1 => {
+                        r.frames = true;
+                        r.files.push(d.file);
+                        if d.write {
+                            w.files.push(d.file);
+                        } else {
+                            w.frames = true;
+                        }
+                    }
+                    // Completion (wakes the caller; under `ref` it also releases), release,
+                    // deferred release: the pages' counts and flags.
+                    _ => w.frames = true,
+                }
+            }
+            Cmd::RdmaReg(range, handle) => {
+                r.mms.push(range.task);
+                w.mms.push(range.task);
+                w.files = self.files_of(range.task, Some(range.vma));
+                w.handles.push(*handle);
+                w.frames = true;
+            }
+            Cmd::RdmaDereg(h) => {
+                w.handles.push(*h);
+                w.frames = true;
             }
             Cmd::Assert(c) => {
                 let range = match c {
@@ -579,6 +709,8 @@ impl Compiler<'_> {
                         ..
                     } => (*kind, addr, *write, handle, false),
                     Op::Vmsplice(addr, handle) => (GupKind::Get, addr, false, handle, true),
+                    // What it holds depends on the design (HandleDef::takes).
+                    Op::RdmaReg(addr, handle) => (GupKind::Pin, addr, true, handle, false),
                     _ => continue,
                 };
                 if let Some(first) = handles.iter().position(|h| h.name == handle.text) {
@@ -598,6 +730,7 @@ impl Compiler<'_> {
                     range,
                     write,
                     pipe,
+                    rdma: matches!(line.op, Op::RdmaReg(..)),
                     binder: a,
                 });
                 bindings.push(Binding { actor: a, op: i });
@@ -612,10 +745,23 @@ impl Compiler<'_> {
             bindings: &bindings,
         };
         let mut actors = Vec::new();
+        let mut ios: Vec<IoDef> = Vec::new();
+        let mut next_device = 0u32;
         for (a, list) in lists.iter().enumerate() {
             let mut compiled = Vec::new();
             for (i, line) in list.ops.iter().enumerate() {
-                compiled.push(resolver.op(line, a, i)?);
+                let (op, io) = resolver.op(line, a, i, ios.len(), next_device)?;
+                if let Some(io) = io {
+                    next_device = next_device.checked_add(io.devices()).ok_or_else(|| {
+                        self.err_op(
+                            line,
+                            &(0..line.text.len()),
+                            "the scenario's direct I/O is too large to track: make it smaller",
+                        )
+                    })?;
+                    ios.push(io);
+                }
+                compiled.push(op);
             }
             actors.push(ActorDef {
                 name: list.name.clone(),
@@ -650,10 +796,12 @@ impl Compiler<'_> {
             selftest: s.selftest.clone(),
             source: s.source.clone(),
             machine: s.machine,
+            device: s.device,
             files: s.files.clone(),
             processes: self.processes,
             parents: self.parents,
             handles,
+            ios,
             actors,
             designs,
             expect,
@@ -786,6 +934,150 @@ impl Compiler<'_> {
         Ok(())
     }
 
+    /// Checks a `dio-read` / `dio-write` and sizes its room in the world. Transfers that leave
+    /// the memory or the file are load errors; misalignment fails at run time (EINVAL).
+    fn dio(
+        &self,
+        line: &OpLine,
+        actor: ActorId,
+        first_device: u32,
+    ) -> Result<IoDef, ScenarioError> {
+        let Op::Dio {
+            write,
+            addr,
+            off,
+            off_at,
+            file,
+            file_page,
+            file_page_at,
+            len,
+            len_at,
+        } = &line.op
+        else {
+            unreachable!("called for dio ops")
+        };
+        let r = self.range(line, addr)?;
+        let ps = u64::from(PAGE_SIZE);
+        let a_bytes = r.pages.len() as u64 * ps;
+        if *off >= a_bytes {
+            return Err(self.err_op(
+                line,
+                off_at,
+                format!(
+                    "+{off} is past the end of `{}:{}{}`, which has {a_bytes} bytes",
+                    addr.task.text,
+                    addr.vma.text,
+                    if addr.pages.is_some() { " [..]" } else { "" }
+                ),
+            ));
+        }
+        let given = len.is_some();
+        let len = len.unwrap_or(a_bytes - off);
+        if len == 0 {
+            return Err(self.err_op(
+                line,
+                len_at,
+                "len 0 transfers nothing: give a length of at least one block",
+            ));
+        }
+        if off + len > a_bytes {
+            return Err(self.err_op(line, len_at, format!("{len} bytes from +{off} leave the {a_bytes} bytes of the address: shorten len or widen the address")));
+        }
+        let f = self
+            .s
+            .files
+            .iter()
+            .position(|f| f.name == file.text)
+            .ok_or_else(|| {
+                let known: Vec<String> = self
+                    .s
+                    .files
+                    .iter()
+                    .map(|f| format!("`{}`", f.name))
+                    .collect();
+                self.err_op(
+                    line,
+                    &file.at,
+                    format!(
+                        "unknown file `{}`: {}",
+                        file.text,
+                        if known.is_empty() {
+                            "none is declared (add a [[file]])".to_string()
+                        } else {
+                            format!("the files are {}", known.join(", "))
+                        }
+                    ),
+                )
+            })?;
+        let spec = &self.s.files[f];
+        if *file_page >= spec.pages {
+            return Err(self.err_op(
+                line,
+                file_page_at,
+                format!(
+                    "page {file_page} is past the end of file `{}`, which has {} pages",
+                    spec.name, spec.pages
+                ),
+            ));
+        }
+        if u64::from(*file_page) * ps + len > u64::from(spec.pages) * ps {
+            let at = if given { len_at } else { file_page_at };
+            return Err(self.err_op(
+                line,
+                at,
+                format!(
+                    "{len} bytes from page {file_page} leave file `{}`, which has {} pages",
+                    spec.name, spec.pages
+                ),
+            ));
+        }
+        if spec.fs != crate::pagecache::Fs::Ext4 {
+            return Err(self.err_op(
+                line,
+                &file.at,
+                format!(
+                    "file `{}` is on shmem, which has no block device: O_DIRECT needs an ext4 file",
+                    spec.name
+                ),
+            ));
+        }
+        let vma = &self.processes[r.task].vmas[r.vma];
+        if !*write && vma.kind == VmaKind::Shared {
+            return Err(self.err_op(line, &addr.vma.at, format!("`{}:{}` is a shared file mapping: a read into one writes through it (page_mkwrite), which is not supported yet; it arrives with the page cache's write path", addr.task.text, addr.vma.text)));
+        }
+        if *write
+            && self.processes.iter().any(|p| {
+                p.vmas
+                    .iter()
+                    .any(|v| v.file.as_deref() == Some(spec.name.as_str()))
+            })
+        {
+            return Err(self.err_op(line, &file.at, format!("file `{}` is mapped: an O_DIRECT write to it must invalidate its page cache, which is not supported yet; it arrives with the page cache", spec.name)));
+        }
+        let len = len.min(MAX_RW_COUNT);
+        let start = u64::from(r.pages.start) * ps + off;
+        let first = (start / ps) as u32;
+        let last = ((start + len - 1) / ps) as u32;
+        let pages = last - first + 1;
+        let max_bios = pages.div_ceil(u32::from(crate::block::BIO_MAX_VECS)) + 1;
+        Ok(IoDef {
+            actor,
+            write: *write,
+            range: UserRange {
+                task: r.task,
+                vma: r.vma,
+                pages: first..last + 1,
+            },
+            start,
+            len,
+            file: f,
+            file_page: *file_page,
+            max_bios,
+            max_pieces: 2 * pages + max_bios + 1,
+            first_device,
+        })
+    }
+
     fn task(&self, line: &OpLine, name: &Name) -> Result<TaskId, ScenarioError> {
         self.processes
             .iter()
@@ -866,8 +1158,16 @@ struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
-    fn op(&self, line: &OpLine, actor: ActorId, index: usize) -> Result<CompiledOp, ScenarioError> {
+    fn op(
+        &self,
+        line: &OpLine,
+        actor: ActorId,
+        index: usize,
+        next_io: IoId,
+        next_device: u32,
+    ) -> Result<(CompiledOp, Option<IoDef>), ScenarioError> {
         let (c, lists, handles, bindings) = (self.c, self.lists, self.handles, self.bindings);
+        let mut io = None;
         let role = lists[actor].role;
         let mut waits_for = None;
         let mut handle = |name: &Name| -> Result<HandleId, ScenarioError> {
@@ -966,6 +1266,30 @@ impl Resolver<'_> {
                 }
                 Cmd::PipeRead(id, *v)
             }
+            Op::Dio { .. } => {
+                let def = c.dio(line, actor, next_device)?;
+                let task = def.range.task;
+                io = Some(def);
+                Cmd::Dio { io: next_io, task }
+            }
+            Op::RdmaReg(a, h) => {
+                let r = c.range(line, a)?;
+                c.writable(line, a, &r)?;
+                Cmd::RdmaReg(
+                    r,
+                    handles
+                        .iter()
+                        .position(|d| d.name == h.text)
+                        .expect("bound in pass 1"),
+                )
+            }
+            Op::RdmaDereg(h) => {
+                let id = handle(h)?;
+                if !handles[id].rdma {
+                    return Err(c.err_op(line, &h.at, format!("handle `{}` is not an RDMA registration: rdma-dereg releases what `rdma-reg ... as {0}` registered (release a get with put, a pin with unpin)", h.text)));
+                }
+                Cmd::RdmaDereg(id)
+            }
             Op::Assert(a) => Cmd::Assert(match a {
                 Assertion::Refcount(a, n) => Check::Refcount(c.range(line, a)?, *n),
                 Assertion::Pincount(a, n) => {
@@ -1020,12 +1344,15 @@ impl Resolver<'_> {
                 waits_for_task = Some(t);
             }
         }
-        Ok(CompiledOp {
-            cmd,
-            expect: line.expect,
-            text: line.text.clone(),
-            waits_for,
-            waits_for_task,
-        })
+        Ok((
+            CompiledOp {
+                cmd,
+                expect: line.expect,
+                text: line.text.clone(),
+                waits_for,
+                waits_for_task,
+            },
+            io,
+        ))
     }
 }

@@ -38,6 +38,18 @@ pub enum TableId {
     PageCache,
     /// `pagecache`: per file page, what its disk block holds.
     Disk,
+    /// `io`: per direct-I/O op, where it is.
+    Ios,
+    /// `io`: per bio of every direct-I/O op, its stage, flags and size.
+    Bios,
+    /// `io`: per bio, where its bvecs, requests and pages start.
+    BioParts,
+    /// `io`: every bio's bvecs.
+    BioVecs,
+    /// `io`: the requests every bio was split into, and which transferred.
+    Pieces,
+    /// `io`: the pages every direct-I/O op took, and what each holds.
+    IoPages,
 }
 
 impl TableId {

@@ -7,6 +7,7 @@ use biopin_explore::{Journaled, Model, Token, TokenError};
 use thiserror::Error;
 
 use crate::design::{Design, DesignError};
+use crate::io::{BioStage, DevStep};
 use crate::mm::{Events, Frame, Invariant, MemMap, PageContent, PageFlags, Pfn, Writer};
 use crate::model::{Action, KernelModel};
 use crate::program::{HandleId, Program, STEP_TABLE_VERSION};
@@ -124,29 +125,35 @@ pub fn replay(program: &Program, design: Design, schedule: &[u32]) -> Result<Tra
         let action = model
             .decode_action(code)
             .expect("checked by the replay above");
-        let Action::Actor(actor) = action else {
-            unreachable!("no device item is ever enabled");
-        };
-        let state = world.actors.get(actor);
-        let def = &program.actors[actor];
-        let op = &def.ops[state.pc as usize];
-        let names = op.cmd.steps();
-        let step = if names.len() > 1 {
-            format!(
-                "step {} of {}: {}",
-                state.step + 1,
-                names.len(),
-                names[state.step as usize]
-            )
-        } else {
-            names[0].to_owned()
+        let (who, text, step) = match action {
+            Action::Actor(actor) => {
+                let state = world.actors.get(actor);
+                let def = &program.actors[actor];
+                let op = &def.ops[state.pc as usize];
+                let names = op.cmd.steps();
+                let step = if names.len() > 1 {
+                    format!(
+                        "step {} of {}: {}",
+                        state.step + 1,
+                        names.len(),
+                        names[state.step as usize]
+                    )
+                } else {
+                    names[0].to_owned()
+                };
+                (def.name.clone(), op.text.clone(), step)
+            }
+            Action::Device(id) => {
+                let (op, step) = describe_device(program, &world, id);
+                ("device".to_owned(), op, step)
+            }
         };
         let mut ev = Events::detailed();
         world.checkpoint();
         model.step(&mut world, action, &mut ev);
         steps.push(TraceStep {
-            actor: def.name.clone(),
-            op: op.text.clone(),
+            actor: who,
+            op: text,
             step,
             changes: changes(program, &world),
             notes: std::mem::take(&mut ev.notes),
@@ -167,6 +174,48 @@ pub fn replay(program: &Program, design: Design, schedule: &[u32]) -> Result<Tra
         steps,
         end,
     })
+}
+
+/// A pending device step in words: the op it belongs to, and what it does.
+fn describe_device(program: &Program, world: &World, id: u32) -> (String, String) {
+    let o = program
+        .ios
+        .partition_point(|d| d.first_device <= id)
+        .saturating_sub(1);
+    let def = &program.ios[o];
+    let op = program.actors[def.actor]
+        .ops
+        .iter()
+        .find(|op| matches!(op.cmd, crate::program::Cmd::Dio { io, .. } if io == o))
+        .map_or_else(String::new, |op| op.text.clone());
+    let step = match DevStep::from_id(def, id) {
+        DevStep::Transfer(p) => {
+            let b = world.io.bio_of_piece(o, p);
+            let piece = world.io.piece(o, p);
+            let bio = world.io.bio(o, b);
+            let from = u64::from(bio.start) + u64::from(piece.start);
+            format!(
+                "dev: the transfer of request {p} ({} of bio {b}: bytes {from}..{})",
+                if piece.clone {
+                    "a split clone"
+                } else {
+                    "the rest"
+                },
+                from + u64::from(piece.len)
+            )
+        }
+        DevStep::EndIo(b) => format!("dev: bio {b} completes (iomap_dio_bio_end_io)"),
+        DevStep::Release(b) => format!(
+            "dev: bio {b}'s release ({}, bio_put)",
+            if def.write {
+                "bio_release_pages"
+            } else {
+                "bio_check_pages_dirty"
+            }
+        ),
+        DevStep::DirtyWork(b) => format!("dev: bio_dirty_work re-dirties and releases bio {b}"),
+    };
+    (op, step)
 }
 
 fn flags_text(flags: PageFlags) -> String {
@@ -241,6 +290,7 @@ fn handle_text(program: &Program, world: &World, h: HandleId) -> String {
         Handle::Released { .. } => "released".into(),
         Handle::Held { calls } => {
             let what = match program.handles[h].kind {
+                _ if program.handles[h].rdma => "registration",
                 GupKind::Get => "reference",
                 GupKind::Pin => "pin",
             };
@@ -328,6 +378,14 @@ pub fn changes(program: &Program, world: &World) -> Vec<String> {
             (None, None) => {}
         }
     }
+    for (f, i, old) in world.cache.disk_changed_since_checkpoint() {
+        out.push(format!(
+            "{}[{i}] on disk: {} → {}",
+            program.files[f].name,
+            content_text(program, old),
+            content_text(program, world.cache.block(f, i))
+        ));
+    }
     let mem = &world.mem;
     for (pfn, x, ca) in mem.changed_since_checkpoint() {
         let y = mem.frame(pfn);
@@ -359,6 +417,16 @@ pub fn changes(program: &Program, world: &World) -> Vec<String> {
             sa.nr_foll_pin_released, sb.nr_foll_pin_released
         ));
     }
+    for (o, b, old) in world.io.bios_changed_since_checkpoint() {
+        let now = world.io.bio(o, b);
+        if old.stage != now.stage {
+            out.push(format!(
+                "bio {b} of direct I/O {o}: {} → {}",
+                bio_stage_text(old.stage),
+                bio_stage_text(now.stage)
+            ));
+        }
+    }
     for h in world.handles.changed_since_checkpoint() {
         out.push(format!(
             "handle {}: {}",
@@ -367,6 +435,16 @@ pub fn changes(program: &Program, world: &World) -> Vec<String> {
         ));
     }
     out
+}
+
+fn bio_stage_text(stage: BioStage) -> &'static str {
+    match stage {
+        BioStage::Unused => "not built",
+        BioStage::InFlight => "submitted",
+        BioStage::Ended => "completed, pages still held",
+        BioStage::DirtyWork => "queued on bio_dirty_work",
+        BioStage::Released => "released",
+    }
 }
 
 impl fmt::Display for Trace {

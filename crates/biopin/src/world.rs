@@ -6,6 +6,7 @@
 use biopin_explore::{Journaled, Record, Table, journaled};
 
 use crate::gup::FastGup;
+use crate::io::Ios;
 use crate::mm::{MemMap, Pfn};
 use crate::pagecache::{FileShape, PageCache};
 use crate::program::{ActorId, HandleId, Program};
@@ -378,6 +379,8 @@ pub struct World {
     pub handles: Handles,
     /// Actors, in the program's order (prologue first, epilogue last).
     pub actors: Actors,
+    /// Direct I/O, in the program's order: bios in flight and the pages they hold.
+    pub io: Ios,
 }
 
 journaled!(World {
@@ -385,7 +388,8 @@ journaled!(World {
     vm,
     cache,
     handles,
-    actors
+    actors,
+    io
 });
 
 impl World {
@@ -442,6 +446,7 @@ impl World {
             ),
             handles: Handles::new(program),
             actors: Actors::new(program),
+            io: Ios::new(program),
         };
         world.commit();
         world
@@ -470,6 +475,7 @@ impl World {
             }
             self.handles.mark_dangling(&range);
             self.actors.mark_freed(&range);
+            self.io.mark_dangling(&range);
         }
     }
 }
@@ -491,6 +497,6 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), ids.len(), "table ids {ids:?}");
-        assert_eq!(ids.len(), 13, "a table was added: list it in crate::state");
+        assert_eq!(ids.len(), 19, "a table was added: list it in crate::state");
     }
 }

@@ -1,5 +1,15 @@
-//! `struct bio`, `bio_vec`, `iov_iter` and page extraction, the add and merge rules, bio flags
-//! and release, the block device and its queue limits (block/bio.c, lib/iov_iter.c).
-//!
-//! Not modelled yet: `[device]` and the `dio-*` ops are refused as "not supported yet", and the
-//! `bio_refs` knob is parsed but changes nothing, until this layer lands.
+//! `struct bio`, `bio_vec` and `iov_iter`, page extraction, the add and merge rules, the split
+//! at the queue limits, bio flags and release under each `bio_refs` design (block/bio.c,
+//! block/blk-merge.c, lib/iov_iter.c).
+
+pub mod bio;
+pub mod iov_iter;
+pub mod refs;
+
+pub use bio::{
+    __bio_add_page, BIO_MAX_VECS, Bio, BioFlags, BioVec, FolioSegment, PAGE_SIZE, Piece,
+    QueueLimits, SECTOR_SHIFT, bio_add_folio, bio_add_hw_page, bio_add_page, bio_add_pc_page,
+    bio_split_to_limits, bvec_try_merge_page, folio_segments,
+};
+pub use iov_iter::{Extracted, IovIter, IterDir, IterKind, IterSeg, MAX_RW_COUNT, Taken};
+pub use refs::{Drop, HeldBio};

@@ -239,39 +239,80 @@ impl Kernel<'_> {
         flags: FollFlags,
         gfp: Gfp,
     ) -> Result<Vec<Pfn>, Errno> {
-        let UserRange {
-            task,
-            vma,
-            ref pages,
-        } = *range;
-        let write = flags.contains(FollFlags::WRITE);
-        let cow = match self.vma(task, vma) {
-            None => return Err(Errno::EFAULT),
-            Some(v) if write && v.prot != Prot::Rw => return Err(Errno::EFAULT),
-            Some(v) => v.kind.is_cow(),
-        };
-        let mut out = Vec::with_capacity(pages.len());
-        for page in pages.clone() {
-            // At most: a fault, then an unshare; a third look finds the page settled.
-            let mut settled = None;
-            for _ in 0..3 {
-                match self.present_page(task, vma, page, "get_user_pages")? {
-                    None => self.handle_mm_fault(task, vma, page, write, gfp)?,
-                    Some((_, false)) if write => {
-                        self.handle_mm_fault(task, vma, page, true, gfp)?
-                    }
-                    Some((pfn, false)) if self.gup_must_unshare(pfn, flags, Some(cow)) => {
-                        self.do_wp_page(task, vma, page, gfp, true)?
-                    }
-                    Some((pfn, _)) => {
-                        settled = Some(pfn);
-                        break;
-                    }
-                }
-            }
-            out.push(settled.ok_or(Errno::EFAULT)?);
+        let cow = self.check_vma_flags(range, flags)?;
+        let mut out = Vec::with_capacity(range.pages.len());
+        for page in range.pages.clone() {
+            out.push(self.follow_page(range.task, range.vma, page, flags, gfp, cow)?);
         }
         Ok(out)
+    }
+
+    /// `check_vma_flags` (mm/gup.c): EFAULT without a VMA, or for FOLL_WRITE on a read-only
+    /// one. Returns whether the VMA is a COW mapping.
+    fn check_vma_flags(&self, range: &UserRange, flags: FollFlags) -> Result<bool, Errno> {
+        match self.vma(range.task, range.vma) {
+            None => Err(Errno::EFAULT),
+            Some(v) if flags.contains(FollFlags::WRITE) && v.prot != Prot::Rw => Err(Errno::EFAULT),
+            Some(v) => Ok(v.kind.is_cow()),
+        }
+    }
+
+    /// One page of `__get_user_pages`: a missing PTE or a write to a write-protected one
+    /// faults (`faultin_page`), and a R/O pin that `gup_must_unshare` first unshares.
+    fn follow_page(
+        &mut self,
+        task: TaskId,
+        vma: VmaId,
+        page: u32,
+        flags: FollFlags,
+        gfp: Gfp,
+        cow: bool,
+    ) -> Result<Pfn, Errno> {
+        let write = flags.contains(FollFlags::WRITE);
+        // At most: a fault, then an unshare; a third look finds the page settled.
+        for _ in 0..3 {
+            match self.present_page(task, vma, page, "get_user_pages")? {
+                None => self.handle_mm_fault(task, vma, page, write, gfp)?,
+                Some((_, false)) if write => self.handle_mm_fault(task, vma, page, true, gfp)?,
+                Some((pfn, false)) if self.gup_must_unshare(pfn, flags, Some(cow)) => {
+                    self.do_wp_page(task, vma, page, gfp, true)?
+                }
+                Some((pfn, _)) => return Ok(pfn),
+            }
+        }
+        Err(Errno::EFAULT)
+    }
+
+    /// One call of `get_user_pages_fast` / `pin_user_pages_fast` as the I/O paths make it
+    /// (`iov_iter_get_pages2`, `iov_iter_extract_pages`, `ib_umem_get`): the pages of
+    /// `range` up to the first that cannot be had (no VMA, no permission, no memory), each
+    /// grabbed once. The kernel returns that count, or the error if it is 0. Faults are taken
+    /// as the slow path takes them; the step is atomic, so the fast path's lockless walk
+    /// and its fallback give the same pages.
+    pub fn gup_prefix(&mut self, range: &UserRange, flags: FollFlags) -> (Vec<Pfn>, Option<Errno>) {
+        self.mm_set_has_pinned_flag(range.task, flags);
+        let cow = match self.check_vma_flags(range, flags) {
+            Ok(cow) => cow,
+            Err(e) => return (Vec::new(), Some(e)),
+        };
+        let mut pages = Vec::with_capacity(range.pages.len());
+        let mut err = None;
+        for page in range.pages.clone() {
+            match self.follow_page(range.task, range.vma, page, flags, Gfp::Movable, cow) {
+                Ok(pfn) => pages.push(pfn),
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+        }
+        if pages.is_empty() {
+            return (pages, err);
+        }
+        match self.try_grab_pages(&pages, flags, 1) {
+            (1, _) => (pages, err),
+            (_, e) => (Vec::new(), e),
+        }
     }
 
     /// [`gup_must_unshare`] on this kernel's memory and design.
@@ -365,10 +406,14 @@ impl Kernel<'_> {
                 continue;
             }
             let grabs = ok * per_call;
+            // One atomic a call for the folio's run of pages (`try_grab_folio(folio, refs)`),
+            // and one more on `_pincount`.
             self.mem.folio_ref_add(head, bias, grabs, self.ev);
+            self.ev.count_ref_ops(ok);
             if flags.contains(FollFlags::PIN) {
                 if self.mem.folio_has_pincount(head) {
                     self.mem.folio_pincount_add(head, 1, grabs, self.ev);
+                    self.ev.count_ref_ops(ok);
                 }
                 pinned += grabs;
             }
@@ -390,6 +435,7 @@ impl Kernel<'_> {
             }
             self.mem
                 .folio_put_refs(head, 1, calls * n, "put_page", self.ev);
+            self.ev.count_ref_ops(calls * n);
         }
     }
 
@@ -410,7 +456,11 @@ impl Kernel<'_> {
                 self.mem.folio_mark_dirty(head);
             }
             released += unpins;
+            // `unpin_user_pages` batches a folio's run (`gup_folio_next`): one atomic a call,
+            // and one more on `_pincount`.
+            self.ev.count_ref_ops(calls);
             if self.mem.folio_has_pincount(head) {
+                self.ev.count_ref_ops(calls);
                 self.mem.folio_pincount_sub(head, unpins, self.ev);
                 self.mem
                     .folio_put_refs(head, 1, unpins, "unpin_user_page", self.ev);

@@ -1,6 +1,14 @@
-//! The paths that combine the layers below: direct I/O, buffered I/O, RDMA registration by
-//! address and by file descriptor, vmsplice into a pipe (fs/iomap/direct-io.c,
+//! The paths that combine the layers below: direct I/O ([`direct_io`]), RDMA registration by
+//! address ([`rdma`]), and vmsplice into a pipe (in `exec`), with the state of direct I/O in
+//! flight ([`inflight`]) (fs/iomap/direct-io.c, fs/direct-io.c,
 //! drivers/infiniband/core/umem.c, fs/splice.c).
 //!
-//! Not modelled yet: `dio-*`, `write`, `read`, `rdma-*`, `vmsplice` and `pipe-read` are refused
-//! as "not supported yet" until this layer lands.
+//! Not modelled yet: buffered `write` and `read`, and `rdma-reg-fd`, which arrive with the page
+//! cache.
+
+pub mod direct_io;
+pub mod inflight;
+pub mod rdma;
+
+pub use direct_io::{DevStep, Woke};
+pub use inflight::{BioStage, IoPage, IoStage, IoState, Ios};

@@ -105,6 +105,13 @@ pub struct Events {
     /// Folios freed during the step (head, order): the step's owner must mark references to
     /// them dangling before the step ends.
     pub freed: Vec<(Pfn, u8)>,
+    /// The step works on behalf of I/O (`dio-*`, `rdma-*`, a device): its updates of
+    /// `_refcount` and `_pincount` count in [`Events::ref_ops`].
+    pub io: bool,
+    /// Atomic updates of `_refcount` and `_pincount` made on behalf of I/O.
+    pub ref_ops: u64,
+    /// Pages of I/O done: pages a transfer moved, pages an RDMA registration took.
+    pub io_pages: u64,
 }
 
 impl Events {
@@ -131,6 +138,14 @@ impl Events {
     pub fn note(&mut self, what: impl FnOnce() -> String) {
         if self.detailed {
             self.notes.push(what());
+        }
+    }
+
+    /// Counts `n` atomic updates of `_refcount` or `_pincount`, if made on behalf of I/O.
+    #[inline]
+    pub fn count_ref_ops(&mut self, n: u64) {
+        if self.io {
+            self.ref_ops += n;
         }
     }
 

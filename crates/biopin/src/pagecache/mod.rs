@@ -129,6 +129,12 @@ impl PageCache {
         self.disk.get(self.slot(file, index))
     }
 
+    /// Writes block `index` of `file` (a device's transfer: direct I/O, writeback).
+    pub fn write_block(&mut self, file: FileId, index: u32, content: PageContent) {
+        let slot = self.slot(file, index);
+        self.disk.set(slot, content);
+    }
+
     /// Every cached page, in (file, index) order: (file, index, pfn).
     pub fn cached(&self) -> impl Iterator<Item = (FileId, u32, Pfn)> + '_ {
         (0..self.files.len()).flat_map(move |f| {
@@ -173,10 +179,19 @@ impl PageCache {
         Some(pfn)
     }
 
+    /// The disk blocks written since the latest checkpoint: (file, index, old content).
+    pub fn disk_changed_since_checkpoint(&self) -> Vec<(FileId, u32, PageContent)> {
+        self.by_file(self.disk.changed())
+    }
+
     /// The slots changed since the latest checkpoint: (file, index, old slot).
     pub fn changed_since_checkpoint(&self) -> Vec<(FileId, u32, CacheSlot)> {
-        self.slots
-            .changed()
+        self.by_file(self.slots.changed())
+    }
+
+    /// Table slots as (file, index).
+    fn by_file<T>(&self, changed: Vec<(usize, T)>) -> Vec<(FileId, u32, T)> {
+        changed
             .into_iter()
             .map(|(slot, old)| {
                 let f = self.base.partition_point(|&b| b as usize <= slot) - 1;

@@ -138,6 +138,12 @@ impl ScenarioBuilder {
         self
     }
 
+    /// `[device]`: the block device's queue limits.
+    pub fn device(mut self, limits: crate::block::QueueLimits) -> Self {
+        self.scenario.device = limits;
+        self
+    }
+
     /// `[machine] movable`.
     pub fn movable(mut self, movable: u32) -> Self {
         self.scenario.machine.movable = movable;
@@ -279,6 +285,47 @@ pub(crate) fn check_machine(m: &Machine) -> Result<(), (&'static str, String)> {
         return Err((
             "movable",
             format!("movable = {} is more than frames = {}", m.movable, m.frames),
+        ));
+    }
+    Ok(())
+}
+
+/// The valid range of a `[device]` key, in words.
+pub(crate) fn check_device_range(key: &str) -> &'static str {
+    match key {
+        "max_segments" => "1..=65535",
+        "max_sectors" => "8..=2^23 (4 GiB)",
+        "max_segment_size" => "4096..=2^32-1",
+        _ => "512, 1024, 2048 or 4096",
+    }
+}
+
+/// Checks `[device]`: `logical_block_size` a power of two in 512..=4096, `max_segments` ≥ 1,
+/// `max_sectors` ≥ 8, `max_segment_size` ≥ 4096 (the kernel's own floors:
+/// `blk_validate_limits`), and none so large that a request's bytes overflow `unsigned int`.
+pub(crate) fn check_device(q: &crate::block::QueueLimits) -> Result<(), (&'static str, String)> {
+    let bad = |key: &'static str, v: u32| {
+        Err((
+            key,
+            format!("{key} = {v} is out of range: {}", check_device_range(key)),
+        ))
+    };
+    if !(1..=65535).contains(&q.max_segments) {
+        return bad("max_segments", q.max_segments);
+    }
+    if !(8..=1 << 23).contains(&q.max_sectors) {
+        return bad("max_sectors", q.max_sectors);
+    }
+    if q.max_segment_size < 4096 {
+        return bad("max_segment_size", q.max_segment_size);
+    }
+    if !q.logical_block_size.is_power_of_two() || !(512..=4096).contains(&q.logical_block_size) {
+        return Err((
+            "logical_block_size",
+            format!(
+                "logical_block_size = {} must be a power of two in 512..=4096",
+                q.logical_block_size
+            ),
         ));
     }
     Ok(())

@@ -9,11 +9,12 @@ use serde::Deserialize;
 use toml::Spanned;
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::builder::{check_machine, check_vma};
+use super::builder::{check_device, check_device_range, check_machine, check_vma};
 use super::op::{OpLine, parse_op};
 use super::{
     ActorSpec, FileSpec, Machine, ProcessSpec, Scenario, ScenarioError, Source, Verdict, VmaSpec,
 };
+use crate::block::QueueLimits;
 use crate::design::Design;
 use crate::mm::Invariant;
 use crate::pagecache::Fs;
@@ -30,7 +31,7 @@ struct RawScenario {
     prologue: Option<Vec<Spanned<String>>>,
     epilogue: Option<Vec<Spanned<String>>>,
     machine: Option<RawMachine>,
-    device: Option<Spanned<toml::Table>>,
+    device: Option<RawDevice>,
     file: Option<Vec<RawFile>>,
     process: Option<Vec<RawProcess>>,
     actor: Option<Vec<RawActor>>,
@@ -60,6 +61,15 @@ impl RawScenario {
 struct RawMachine {
     frames: Option<Spanned<i64>>,
     movable: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDevice {
+    max_segments: Option<Spanned<i64>>,
+    max_sectors: Option<Spanned<i64>>,
+    max_segment_size: Option<Spanned<i64>>,
+    logical_block_size: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -163,14 +173,8 @@ impl Loader<'_> {
         if raw.is_empty() {
             return Err(empty());
         }
-        if let Some(device) = &raw.device {
-            return Err(self.err_at(
-                device,
-                "[device] is not supported yet: it arrives with bios and the block layer",
-            ));
-        }
-
         let machine = self.machine(raw.machine)?;
+        let device = self.device(raw.device)?;
         let mut scenario = Scenario {
             name: raw
                 .name
@@ -178,6 +182,7 @@ impl Loader<'_> {
                 .unwrap_or_else(|| self.default_name()),
             summary: raw.summary.map(|s| s.into_inner()).unwrap_or_default(),
             machine,
+            device,
             source: Source {
                 path: self.path.map(Into::into),
                 text: Some(self.text.into()),
@@ -268,6 +273,45 @@ impl Loader<'_> {
             self.err(at, message)
         })?;
         Ok(m)
+    }
+
+    fn device(&self, raw: Option<RawDevice>) -> Result<QueueLimits, ScenarioError> {
+        let mut q = QueueLimits::default();
+        let Some(raw) = raw else { return Ok(q) };
+        let mut spans: Vec<(&str, Range<usize>)> = Vec::new();
+        for (key, value, slot) in [
+            ("max_segments", &raw.max_segments, &mut q.max_segments),
+            ("max_sectors", &raw.max_sectors, &mut q.max_sectors),
+            (
+                "max_segment_size",
+                &raw.max_segment_size,
+                &mut q.max_segment_size,
+            ),
+            (
+                "logical_block_size",
+                &raw.logical_block_size,
+                &mut q.logical_block_size,
+            ),
+        ] {
+            if let Some(v) = value {
+                *slot = u32::try_from(*v.get_ref()).map_err(|_| {
+                    self.err_at(
+                        v,
+                        format!(
+                            "{key} = {} is out of range: {}",
+                            v.get_ref(),
+                            check_device_range(key)
+                        ),
+                    )
+                })?;
+                spans.push((key, v.span()));
+            }
+        }
+        check_device(&q).map_err(|(key, message)| {
+            let at = spans.iter().find(|(k, _)| *k == key).map(|(_, s)| s.start);
+            self.err(at, message)
+        })?;
+        Ok(q)
     }
 
     fn file(&self, raw: RawFile) -> Result<FileSpec, ScenarioError> {
@@ -473,8 +517,15 @@ mod tests {
         );
         let e = error("[machine]\nframes = 4\ncolour = 1\n");
         assert!(e.starts_with("t.toml:3:1: unknown field `colour`"), "{e}");
-        let e = error("[device]\nmax_segments = 1\n");
-        assert!(e.contains("not supported yet"), "{e}");
+        let e = error("[device]\nmax_segments = 0\n");
+        assert!(
+            e.contains("max_segments = 0 is out of range: 1..=65535"),
+            "{e}"
+        );
+        let e = error("[device]\nlogical_block_size = 1000\n");
+        assert!(e.contains("a power of two"), "{e}");
+        let e = error("[device]\nmax_sectors = 4\n");
+        assert!(e.contains(":2:15"), "{e}");
     }
 
     #[test]

@@ -144,6 +144,8 @@ pub struct Scenario {
     pub selftest: Vec<String>,
     /// `[machine]`.
     pub machine: Machine,
+    /// `[device]`: the block device's queue limits.
+    pub device: crate::block::QueueLimits,
     /// `[[file]]`.
     pub files: Vec<FileSpec>,
     /// `[[process]]`.

@@ -108,6 +108,31 @@ pub enum Op {
     Vmsplice(Addr, Name),
     /// `pipe-read H [== V]`.
     PipeRead(Name, Option<u8>),
+    /// `dio-read A[+OFF] FILE[i] [len L]` / `dio-write ...`: O_DIRECT.
+    Dio {
+        /// `dio-write` (the device reads the memory) rather than `dio-read`.
+        write: bool,
+        /// The user memory.
+        addr: Addr,
+        /// `+OFF`: bytes into it (0 if not given).
+        off: u64,
+        /// Where `+OFF` was written (the address's end if it was not).
+        off_at: Range<usize>,
+        /// The file.
+        file: Name,
+        /// Its page the transfer starts at.
+        file_page: u32,
+        /// Where `[i]` was written.
+        file_page_at: Range<usize>,
+        /// `len L`, if given.
+        len: Option<u64>,
+        /// Where `L` was written.
+        len_at: Range<usize>,
+    },
+    /// `rdma-reg A as H`.
+    RdmaReg(Addr, Name),
+    /// `rdma-dereg H`.
+    RdmaDereg(Name),
     /// `assert ...`.
     Assert(Assertion),
 }
@@ -143,8 +168,6 @@ impl fmt::Display for OpError {
 /// The ops of the format that a later layer will model: recognised, and refused as not
 /// supported yet.
 pub const NOT_YET: &[(&str, &str)] = &[
-    ("dio-read", "bios and direct I/O"),
-    ("dio-write", "bios and direct I/O"),
     ("write", "the page cache"),
     ("read", "the page cache"),
     ("writeback", "the page cache and writeback"),
@@ -152,14 +175,15 @@ pub const NOT_YET: &[(&str, &str)] = &[
     ("truncate", "the page cache"),
     ("reclaim", "the page cache and reclaim"),
     ("migrate", "reclaim and migration"),
-    ("rdma-reg", "RDMA registration (the io layer)"),
-    ("rdma-reg-fd", "RDMA registration (the io layer)"),
-    ("rdma-dereg", "RDMA registration (the io layer)"),
+    (
+        "rdma-reg-fd",
+        "the page cache (a registration of page-cache pages by file)",
+    ),
 ];
 
 /// The ops this version models, for error messages.
 pub const MODELLED: &str = "store, load, fork, exit, munmap, mprotect, get, pin, put, unpin, \
-     dma-write, dma-read, vmsplice, pipe-read, assert";
+     dma-write, dma-read, vmsplice, pipe-read, dio-read, dio-write, rdma-reg, rdma-dereg, assert";
 
 #[derive(Clone, Copy)]
 struct Word<'a> {
@@ -484,6 +508,13 @@ pub fn parse_op(text: &str) -> Result<(Op, Option<Errno>), OpError> {
             let h = name(w.take("a handle")?, "handle")?;
             Op::DmaRead(h, check(&mut w)?)
         }
+        "dio-read" | "dio-write" => dio(&mut w, verb)?,
+        "rdma-reg" => {
+            let a = addr(w.take("an address")?)?;
+            w.expect("as", "`as HANDLE`")?;
+            Op::RdmaReg(a, name(w.take("a handle name after `as`")?, "handle")?)
+        }
+        "rdma-dereg" => Op::RdmaDereg(name(w.take("a handle")?, "handle")?),
         "assert" => Op::Assert(assertion(&mut w)?),
         other => {
             if let Some((_, layer)) = NOT_YET.iter().find(|(v, _)| *v == other) {
@@ -502,6 +533,88 @@ pub fn parse_op(text: &str) -> Result<(Op, Option<Errno>), OpError> {
     };
     w.done()?;
     Ok((op, expect))
+}
+
+/// `dio-read A[+OFF] FILE[i] [len L]` and `dio-write ...`.
+fn dio(w: &mut Words<'_>, verb: Word<'_>) -> Result<Op, OpError> {
+    let word = w.take("an address")?;
+    let (a_text, off) = match word.text.rfind('+') {
+        Some(plus) if plus > word.text.rfind(']').unwrap_or(0) => {
+            (&word.text[..plus], Some(&word.text[plus + 1..]))
+        }
+        _ => (word.text, None),
+    };
+    let addr = addr(Word {
+        text: a_text,
+        at: word.at,
+    })?;
+    let off_at = word.at + a_text.len()..word.at + word.text.len();
+    let off = match off {
+        None => 0,
+        Some(t) => number(t)
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| {
+                err(
+                    off_at.clone(),
+                    format!("`+{t}` is not a byte offset: write +512 or +0x200"),
+                )
+            })?,
+    };
+    let fw = w.take("a file page (FILE[i])")?;
+    let bad_file = || {
+        err(
+            fw.span(),
+            format!("`{}` is not a file page: write FILE[i]", fw.text),
+        )
+    };
+    let (f_text, idx) = fw.text.split_once('[').ok_or_else(bad_file)?;
+    let file = name(
+        Word {
+            text: f_text,
+            at: fw.at,
+        },
+        "file",
+    )?;
+    let file_page_at = fw.at + f_text.len()..fw.at + fw.text.len();
+    let file_page = idx
+        .strip_suffix(']')
+        .and_then(number)
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| {
+            err(
+                file_page_at.clone(),
+                format!("`[{idx}` is not one page index: write FILE[i]"),
+            )
+        })?;
+    let (len, len_at) = match w.take_if("len") {
+        None => (None, w.end..w.end),
+        Some(_) => {
+            let l = w.take("a length after `len`")?;
+            let n = number(l.text)
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or_else(|| {
+                    err(
+                        l.span(),
+                        format!(
+                            "`{}` is not a length in bytes: write 4096 or 0x1000",
+                            l.text
+                        ),
+                    )
+                })?;
+            (Some(n), l.span())
+        }
+    };
+    Ok(Op::Dio {
+        write: verb.text == "dio-write",
+        addr,
+        off,
+        off_at,
+        file,
+        file_page,
+        file_page_at,
+        len,
+        len_at,
+    })
 }
 
 fn check(w: &mut Words<'_>) -> Result<Option<u8>, OpError> {
@@ -735,7 +848,7 @@ mod tests {
         let e = bad("frobnicate x");
         assert_eq!(e.at, 0..10);
         assert!(e.message.starts_with("unknown op `frobnicate`"));
-        let e = bad("dio-read app:buf[0] f[0]");
+        let e = bad("rdma-reg-fd f[0..1] as h");
         assert!(e.message.contains("not supported yet"), "{}", e.message);
         let e = bad("get app:buf[0] longterm longterm as h");
         assert_eq!(e.at, 24..32);
@@ -757,5 +870,53 @@ mod tests {
         assert_eq!(e.at, 21..26);
         let e = bad("store appbuf 1");
         assert!(e.message.contains("not an address"));
+    }
+
+    #[test]
+    fn dio_ops_parse_offset_file_page_and_length() {
+        let (op, expect) = ok("dio-read app:buf[1..3]+0x200 f[2] len 4096 expect EINVAL");
+        assert_eq!(expect, Some(Errno::EINVAL));
+        let Op::Dio {
+            write,
+            addr,
+            off,
+            file,
+            file_page,
+            len,
+            ..
+        } = op
+        else {
+            panic!("not a dio op: {op:?}");
+        };
+        assert!(!write);
+        assert_eq!(addr.pages, Some(1..3));
+        assert_eq!(
+            (off, file.text.as_str(), file_page, len),
+            (512, "f", 2, Some(4096))
+        );
+        let (op, _) = ok("dio-write app:buf f[0]");
+        assert!(matches!(
+            op,
+            Op::Dio {
+                write: true,
+                off: 0,
+                len: None,
+                ..
+            }
+        ));
+        let text = "dio-read app:buf[0]+x f[0]";
+        assert_eq!(&text[bad(text).at], "+x");
+        let text = "dio-read app:buf[0] f0";
+        assert!(bad(text).message.contains("not a file page"));
+        let text = "dio-read app:buf[0] f[0..2]";
+        assert_eq!(&text[bad(text).at], "[0..2]");
+        let text = "dio-read app:buf[0] f[0] len";
+        assert!(bad(text).message.contains("missing a length"));
+        let text = "dio-read app:buf[0] f[0] size 4";
+        assert_eq!(&text[bad(text).at], "size");
+        let (op, _) = ok("rdma-reg app:buf as mr");
+        assert!(matches!(op, Op::RdmaReg(_, h) if h.text == "mr"));
+        let (op, _) = ok("rdma-dereg mr");
+        assert!(matches!(op, Op::RdmaDereg(h) if h.text == "mr"));
     }
 }

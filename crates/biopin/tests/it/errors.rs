@@ -40,7 +40,14 @@ fn each_kind_of_bad_op_is_placed() {
         ),
         ("store nobody:buf[0] 1", 15, "unknown process `nobody`"),
         ("store app:heap[0] 1", 19, "unknown VMA `heap`"),
-        ("rdma-reg app:buf[0] as r", 9, "not supported yet"),
+        ("rdma-reg-fd app:buf[0] as r", 9, "not supported yet"),
+        ("rdma-dereg nobody", 20, "unknown handle `nobody`"),
+        ("dio-read app:buf[0] nofile[0]", 29, "unknown file `nofile`"),
+        (
+            "dio-read app:buf[0]+4096 f[0]",
+            28,
+            "past the end of `app:buf",
+        ),
         ("fork app as app", 21, "already names a declared process"),
         ("fork nobody as child", 14, "unknown process `nobody`"),
         (
@@ -151,9 +158,19 @@ fn file_level_mistakes_are_placed() {
             (6, 9),
         ),
         (
-            "[device]\nmax_segments = 4\n",
-            "[device] is not supported yet",
-            (1, 1),
+            "[device]\nmax_segments = 0\n",
+            "max_segments = 0 is out of range: 1..=65535",
+            (2, 16),
+        ),
+        (
+            "[device]\nlogical_block_size = 768\n",
+            "must be a power of two in 512..=4096",
+            (2, 22),
+        ),
+        (
+            "[device]\nqueue_depth = 4\n",
+            "unknown field `queue_depth`",
+            (2, 1),
         ),
         (
             "designs = [\"linux-7\"]\n",
@@ -304,5 +321,54 @@ mod fuzz {
             let _ = parse_bytes(&bytes, Some("f.toml")).map(|s| biopin::program::Program::compile(&s));
         }
 
+    }
+}
+
+/// The error for a scenario with an ext4 file `f` of 2 pages, a shmem file `m`, an anon VMA
+/// `buf` of 4 pages and a shared mapping `map` of `f`, whose one actor runs `op` (line 22).
+fn dio_error(op: &str) -> String {
+    let text = format!(
+        "[[file]]\nname = \"f\"\npages = 2\n[[file]]\nname = \"m\"\npages = 1\nfs = \"shmem\"\n\
+         [[process]]\nname = \"app\"\n[[process.vma]]\nname = \"buf\"\nkind = \"anon\"\npages = 4\n\
+         [[process.vma]]\nname = \"map\"\nkind = \"shared\"\nfile = \"f\"\npages = 1\n\n\
+         [[actor]]\nname = \"a\"\nops = [\"{op}\"]\n"
+    );
+    let e = load_str(&text, Some("s.toml")).expect_err(op).to_string();
+    assert!(!e.contains('\n'), "not one line: {e}");
+    e
+}
+
+#[test]
+fn direct_io_that_leaves_its_memory_or_file_is_refused_where_it_is_written() {
+    // Column 9 is the op's first character.
+    let cases = [
+        ("dio-read app:buf f[0] len 0", 35, "len 0 transfers nothing"),
+        (
+            "dio-read app:buf+512 f[0] len 16384",
+            39,
+            "leave the 16384 bytes",
+        ),
+        (
+            "dio-read app:buf[0] f[2]",
+            30,
+            "page 2 is past the end of file `f`",
+        ),
+        (
+            "dio-read app:buf f[1]",
+            27,
+            "leave file `f`, which has 2 pages",
+        ),
+        (
+            "dio-read app:buf[0] m[0]",
+            29,
+            "shmem, which has no block device",
+        ),
+        ("dio-read app:map f[0]", 22, "shared file mapping"),
+        ("dio-write app:buf[0] f[0]", 30, "file `f` is mapped"),
+        ("dio-read app:buf[0]+0x f[0]", 28, "not a byte offset"),
+    ];
+    for (op, col, words) in cases {
+        let e = dio_error(op);
+        assert!(at(&e, 22, col) && e.contains(words), "{op}: {e}");
     }
 }

@@ -213,7 +213,11 @@ fn every_selftest_case_a_scenario_names_is_one_the_kernel_runs() {
     let list = std::fs::read_to_string(root.join("oracle/cases-6.12-cow.txt")).unwrap();
     let known: std::collections::BTreeSet<&str> =
         list.lines().filter(|l| l.starts_with("# [RUN] ")).collect();
-    assert!(known.len() > 100, "the recorded case list is short: {}", known.len());
+    assert!(
+        known.len() > 100,
+        "the recorded case list is short: {}",
+        known.len()
+    );
     let mut named = 0;
     for file in shipped() {
         let program = load_file(&file).unwrap();
