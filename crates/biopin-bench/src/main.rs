@@ -11,11 +11,15 @@
 //! - `primitive`: pinning then unpinning 2^21 small pages through the model's batch GUP
 //!   primitives, against a raw `wrapping_add(1024)` / `wrapping_sub(1024)` pass over a
 //!   `Vec<i32>` of 2^21; and the same per subpage on large folios.
+//! - `dio`: what one O_DIRECT read of 1, 16 and 256 pages costs each design in atomic updates
+//!   of `_refcount` and `_pincount` (the cost line of `biopin check --stats`), into small
+//!   pages and into one large folio, and how long the model takes to run it.
 //!
 //! Run it as `cargo run --release -p biopin-bench`. Absolute figures vary by machine; the
 //! ratios, measured in one run, are what to compare.
 #![forbid(unsafe_code)]
 
+mod io;
 mod kernel;
 mod primitive;
 mod toy;
@@ -46,6 +50,7 @@ enum Group {
     Scenarios,
     Frames,
     Primitive,
+    Dio,
 }
 
 #[derive(Subcommand)]
@@ -101,6 +106,11 @@ fn main() -> std::process::ExitCode {
     }
     if wants(Group::Primitive) {
         for line in primitive::bench(args.runs) {
+            println!("{line}");
+        }
+    }
+    if wants(Group::Dio) {
+        for line in io::bench(args.runs) {
             println!("{line}");
         }
     }

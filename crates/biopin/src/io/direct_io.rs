@@ -274,6 +274,8 @@ impl Kernel<'_> {
                     .set_content(page.pfn, PageContent { value, ..writer });
             }
             if !page.transferred {
+                // A page counts once, however many requests its bytes are split over.
+                self.ev.io_pages += 1;
                 ios.set_page(
                     o,
                     slot,
@@ -288,8 +290,6 @@ impl Kernel<'_> {
             let next_block = ((file_pos + x) / ps + 1) * ps - file_pos;
             x = next_user.min(next_block).min(to);
         }
-        let pages = (def.start + to - 1) / ps - (def.start + from) / ps + 1;
-        self.ev.io_pages += pages;
         piece.done = true;
         ios.set_piece(o, p, piece);
         if piece.clone {

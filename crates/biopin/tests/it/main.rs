@@ -1,5 +1,6 @@
 //! biopin's integration tests: one binary, a module per feature.
 
+mod dio;
 mod errors;
 mod fork;
 mod gup;
