@@ -28,7 +28,7 @@ use crate::world::{ActorState, Handle, World};
 pub enum Action {
     /// The next step of this actor.
     Actor(ActorId),
-    /// The k-th pending device item, in submission order.
+    /// Device step `k`: its id, fixed when the scenario is compiled.
     Device(u32),
 }
 

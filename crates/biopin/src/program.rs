@@ -166,7 +166,7 @@ impl Cmd {
                 "ib_umem_get: FOLL_LONGTERM | FOLL_WRITE GUP with mmap_lock held (pin, or get where gup = get)",
             ],
             Cmd::RdmaDereg(..) => &[
-                "ib_umem_release: unpin_user_pages_dirty_lock (or set_page_dirty_lock and put_page where gup = get)",
+                "ib_umem_release: unpin_user_page_range_dirty_lock over each folio run (or set_page_dirty_lock and put_page each page where gup = get)",
             ],
             Cmd::Assert(..) => &["observe the model"],
         }

@@ -227,7 +227,8 @@ impl Kernel<'_> {
     /// User-backed: `pin_user_pages_fast` (or `get_user_pages_fast`) on the page-aligned
     /// start, FOLL_WRITE when the I/O writes into the memory; returns the bytes the pages
     /// taken cover, the error if none was. Kernel-backed: the pages are listed, nothing is
-    /// taken. Advances the iterator past what it returns.
+    /// taken (`iov_iter_get_pages2` refuses a KVEC with EFAULT). Advances the iterator past
+    /// what it returns.
     pub fn iov_iter_extract_pages(
         &mut self,
         iter: &mut IovIter,
@@ -276,6 +277,13 @@ impl Kernel<'_> {
                         Taken::Get
                     },
                 }
+            }
+            // iov_iter_get_pages2 takes no kernel virtual addresses (EFAULT); extraction
+            // lists them.
+            IterSeg::Kernel { .. }
+                if iter.kind == IterKind::Kvec && self.design.gup == Gup::Get =>
+            {
+                return Err(Errno::EFAULT);
             }
             IterSeg::Kernel { page, offset, .. } => {
                 let at = u64::from(offset) + iter.offset;

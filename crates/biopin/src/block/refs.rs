@@ -75,15 +75,11 @@ impl Kernel<'_> {
 
     /// How this design drops a page a bio of these flags holds on its own (a same-page
     /// duplicate, a page extracted but not added), or `None` where nothing is held.
-    fn bio_drop_kind(&self, flags: BioFlags, taken: Taken) -> Option<Drop> {
+    fn bio_drop_kind(&self, flags: BioFlags, from_gup: bool) -> Option<Drop> {
         match self.design.bio_refs {
             BioRefs::Ref => Some(Drop::Put),
             // put_user_page for a GUP page, put_page for another.
-            BioRefs::VecFlag => Some(if taken == Taken::Nothing {
-                Drop::Put
-            } else {
-                Drop::Unpin
-            }),
+            BioRefs::VecFlag => Some(if from_gup { Drop::Unpin } else { Drop::Put }),
             BioRefs::AllPins => Some(Drop::Unpin),
             // bio_release_page: unpin if BIO_PAGE_PINNED, else nothing.
             BioRefs::PinnedFlag => flags.contains(BioFlags::PAGE_PINNED).then_some(Drop::Unpin),
@@ -178,18 +174,21 @@ impl Kernel<'_> {
         iter.revert(trim);
         let size = ex.bytes - trim;
         let flags = b.bio.flags;
+        let from_gup = ex.taken != Taken::Nothing;
+        let taken = self.hold_listed(&ex.pages, ex.taken);
+        let ex = crate::block::Extracted { taken, ..ex };
         let mut added = 0;
         let (mut left, mut offset) = (size, ex.offset);
         while left > 0 {
             let page = ex.pages[added];
             let len = (u64::from(PAGE_SIZE - offset)).min(left) as u32;
-            self.bio_add_page_held(b, page, len, offset, ex.taken);
+            self.bio_add_page_held(b, page, len, offset, ex.taken, from_gup);
             added += 1;
             left -= u64::from(len);
             offset = 0;
         }
         for &page in &ex.pages[added..] {
-            if let Some(how) = self.bio_drop_kind(flags, ex.taken) {
+            if let Some(how) = self.bio_drop_kind(flags, from_gup) {
                 self.bio_drop(&[page], ex.taken, how, false, "an extracted page not added");
             }
         }
@@ -200,11 +199,42 @@ impl Kernel<'_> {
         }
     }
 
+    /// What a bio takes on kernel pages an extraction only listed: under `all-pins` a pin
+    /// (`get_gup_pin`), under `ref` and `vec-flag` a plain reference (`get_page`, released by
+    /// `put_page`), under `pinned-flag` nothing (the bio has no `BIO_PAGE_PINNED`).
+    fn hold_listed(&mut self, pages: &[Pfn], taken: Taken) -> Taken {
+        if taken != Taken::Nothing {
+            return taken;
+        }
+        match self.design.bio_refs {
+            BioRefs::PinnedFlag => Taken::Nothing,
+            BioRefs::AllPins => {
+                pages.iter().for_each(|&p| self.get_gup_pin(p));
+                Taken::Pin
+            }
+            BioRefs::Ref | BioRefs::VecFlag => {
+                for &p in pages {
+                    self.mem.folio_ref_add(p, 1, 1, self.ev);
+                    self.ev.count_ref_ops(1);
+                }
+                Taken::Get
+            }
+        }
+    }
+
     /// `bio_iov_add_page`: `bio_add_page` of a page that holds `taken` for the bio. Under
     /// `all-pins` a page that holds no pin is `bad-release` here (Kara's assertion). Under
-    /// `vec-flag` a new bvec records whether the page came from GUP. A same-page merge drops
-    /// the duplicate reference at once.
-    fn bio_add_page_held(&mut self, b: &mut HeldBio, page: Pfn, len: u32, off: u32, taken: Taken) {
+    /// `vec-flag` a new bvec records whether the page came from GUP (`from_gup`). A same-page
+    /// merge drops the duplicate reference at once.
+    fn bio_add_page_held(
+        &mut self,
+        b: &mut HeldBio,
+        page: Pfn,
+        len: u32,
+        off: u32,
+        taken: Taken,
+        from_gup: bool,
+    ) {
         if self.design.bio_refs == BioRefs::AllPins && taken != Taken::Pin {
             self.ev.raise(Invariant::BadRelease, || {
                 format!("bio_add_page of {page}, which holds no pin: every page a bio holds must be pinned, and bio_put will unpin it")
@@ -218,10 +248,10 @@ impl Kernel<'_> {
             __bio_add_page(&mut b.bio, page, len, off);
         }
         if b.bio.vcnt() > vcnt && self.design.bio_refs == BioRefs::VecFlag {
-            b.bio.vecs.last_mut().expect("added").gup = taken != Taken::Nothing;
+            b.bio.vecs.last_mut().expect("added").gup = from_gup;
         }
         if same_page {
-            if let Some(how) = self.bio_drop_kind(b.bio.flags, taken) {
+            if let Some(how) = self.bio_drop_kind(b.bio.flags, from_gup) {
                 self.bio_drop(
                     &[page],
                     taken,

@@ -14,8 +14,8 @@
 //! conflict with (a scenario cannot write the file through a mapping or write(2) yet, and an
 //! O_DIRECT write to a file that is mapped is refused when loading), so
 //! `kiocb_write_and_wait` and the invalidations around a write have nothing to do. A
-//! sub-page transfer sets the whole page's value: a page takes the value of the block its
-//! first transferred byte comes from, and a block that of the page its first byte comes from.
+//! sub-page transfer sets the whole page's value: a page takes the value of the last block its
+//! bytes come from, and a block that of the last page its bytes come from.
 
 use crate::block::{
     Bio, BioFlags, HeldBio, IovIter, IterDir, PAGE_SIZE, QueueLimits, SECTOR_SHIFT,
@@ -243,7 +243,8 @@ impl Kernel<'_> {
             writer: Writer::Device(owner as u16),
             epoch: self.vm.task(owner).epoch,
         };
-        // Each page (read) or block (write) the bytes touch, by its first byte.
+        // Each run of bytes within one page and one block, in order: a page (read) or block
+        // (write) the bytes span two of takes the last one's value.
         let mut x = from;
         while x < to {
             let user = def.start + x;

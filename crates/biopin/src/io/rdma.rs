@@ -11,7 +11,10 @@ use crate::vm::Kernel;
 impl Kernel<'_> {
     /// `ib_umem_get`: `pin_user_pages_fast(FOLL_WRITE | FOLL_LONGTERM)` (5.6+), or where the
     /// design's `gup` is `get` the 5.0 `get_user_pages_longterm(FOLL_WRITE)` (FOLL_GET).
-    /// Returns the pages taken; they are pages of I/O.
+    /// Modelled as one atomic step with the slow path's semantics (`pin_user_pages`: faults,
+    /// migration out of `ZONE_MOVABLE`, all of the range or nothing), which is where the fast
+    /// path falls back for anything it cannot take. Returns the pages taken; they are pages of
+    /// I/O.
     pub fn ib_umem_get(&mut self, range: &UserRange) -> Gupped<Vec<Pfn>> {
         let got = match self.design.gup {
             Gup::Pin => {

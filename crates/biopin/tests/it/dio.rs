@@ -426,3 +426,46 @@ fn the_cost_of_the_least_schedule_counts_io_only() {
     let (_, cost) = least_schedule(&load_str(&text, None).unwrap(), design("linux-6.5"));
     assert_eq!((cost.ref_ops, cost.io_pages), (4, 3));
 }
+
+#[test]
+fn kernel_pages_of_a_kvec_hold_what_each_design_releases() {
+    // iov_iter_get_pages2 (gup = get) refuses a KVEC; extraction lists its pages, and the bio
+    // holds on them what its release will drop: a reference under ref and vec-flag (put_page
+    // for a bvec not from GUP), a pin under all-pins (get_gup_pin), nothing under
+    // pinned-flag (no BIO_PAGE_PINNED).
+    for (preset, held) in [
+        ("linux-5.0", None),
+        ("linux-6.5+bio_refs=ref", Some((Taken::Get, 1))),
+        ("glisse-2019", Some((Taken::Get, 1))),
+        (
+            "kara-2019",
+            Some((Taken::Pin, GUP_PIN_COUNTING_BIAS as i32)),
+        ),
+        ("linux-6.5", Some((Taken::Nothing, 0))),
+    ] {
+        let mut m = Machine::new(preset);
+        let page = m.touch(SMALL, 0..1)[0];
+        let mut it = IovIter::new(
+            IterKind::Kvec,
+            IterDir::Dest,
+            vec![IterSeg::Kernel {
+                page,
+                offset: 0,
+                len: 4096,
+            }],
+        );
+        let (b, r) = m.fill(&mut it);
+        let Some((taken, extra)) = held else {
+            assert_eq!(r, Err(Errno::EFAULT), "{preset}");
+            continue;
+        };
+        r.unwrap();
+        assert_eq!(b.held, vec![(page, taken)], "{preset}");
+        assert!(b.bio.vecs.iter().all(|v| !v.gup), "{preset}: not from GUP");
+        assert_eq!(m.refcount(page), 1 + extra, "{preset}");
+        m.k().bio_set_pages_dirty(&b);
+        m.release(&b, true);
+        assert_eq!(m.refcount(page), 1, "{preset}");
+        assert!(m.ev.raised.is_empty(), "{preset}: {:?}", m.ev.raised);
+    }
+}
