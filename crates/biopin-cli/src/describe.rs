@@ -191,7 +191,7 @@ pub fn explain(file: &Path) -> u8 {
             outln!("  {}. {}{wait}", i + 1, op.text);
             for (j, s) in op.cmd.steps().iter().enumerate() {
                 outln!("       step {}: {s}", j + 1);
-                let f = program.footprint(&op.cmd, j as u8);
+                let f = program.footprint(&op.cmd, j as u32);
                 outln!(
                     "         reads {}; writes {}",
                     resources(&program, &f.reads),

@@ -253,17 +253,21 @@ impl Knob {
                 "modelled: what direct I/O extraction and rdma-reg take, and `get ... longterm` (allowed under get, EINVAL under pin)"
             }
             Knob::BioRefs => {
-                "modelled for direct I/O (extraction, same-page merges, release, bio_put of split clones); page-cache bios arrive with the page cache"
+                "modelled: direct I/O (extraction, same-page merges, release, bio_put of split clones), page-cache bios (all-pins pins what writeback and reads carry), rdma-reg-fd"
             }
-            Knob::Writeback => "not modelled yet: arrives with the page cache and writeback",
-            Knob::Reclaim => "not modelled yet: arrives with the page cache and reclaim",
+            Knob::Writeback => {
+                "modelled: writeback's test of maybe-DMA-pinned folios (skip in the background, bounce copies)"
+            }
+            Knob::Reclaim => {
+                "modelled: shrink_folio_list keeps maybe-DMA-pinned folios (no pageout, no buffer release)"
+            }
             Knob::Cow => {
                 "modelled: fork's copy-or-share decision, write faults (PMD-mapped THPs included) and the unshare of R/O pins"
             }
             Knob::GupFastFork => "modelled: fork's write_protect_seq against GUP-fast",
             Knob::LongtermMigrate => "modelled",
             Knob::LongtermFileWrite => {
-                "not modelled yet: arrives with writes through shared file mappings (the page cache)"
+                "modelled: writable long-term pins of shared ext4 mappings (GUP and GUP-fast)"
             }
             Knob::RefOverflow => "modelled",
             Knob::ZeroPagePin => "modelled",

@@ -4,8 +4,9 @@ use crate::design::Design;
 use crate::errno::Errno;
 use crate::gup::{GupRefs, Gupped, PinnedPages, UserRange, get_flags, pin_flags};
 use crate::io::{DevStep, IoPage, IoStage, Woke};
-use crate::mm::{Events, Invariant, PageContent, Pfn, Writer};
+use crate::mm::{Events, Gfp, Invariant, PageContent, Pfn, Writer};
 use crate::program::{ActorId, Check, Cmd, CompiledOp, HandleId, Program};
+use crate::reclaim::writeback::next_writeback_page;
 use crate::scenario::op::{GupKind, ReleaseKind};
 use crate::vm::{Kernel, Life, Pte};
 use crate::world::{Handle, Handles, HeldPage, World};
@@ -14,6 +15,8 @@ use crate::world::{Handle, Handles, HeldPage, World};
 enum Outcome {
     /// The op has more steps.
     Continues,
+    /// The op goes on at this step (a cursor: writeback's next page, reclaim's next folio).
+    At(u32),
     /// The op is done: succeeded, or failed with an errno.
     Done(Result<(), Errno>),
     /// The op was skipped: the handle it names was never bound (its op took nothing).
@@ -32,7 +35,7 @@ pub fn step(
     let op = &program.actors[actor].ops[state.pc as usize];
     ev.io = matches!(
         op.cmd,
-        Cmd::Dio { .. } | Cmd::RdmaReg(..) | Cmd::RdmaDereg(..)
+        Cmd::Dio { .. } | Cmd::RdmaReg(..) | Cmd::RdmaRegFd(..) | Cmd::RdmaDereg(..)
     );
     let outcome = run(program, design, world, actor, op, state.step, ev);
     world.mark_dangling(&ev.freed);
@@ -53,6 +56,11 @@ fn finish_step(
     match outcome {
         Outcome::Continues => {
             state.step += 1;
+            world.actors.set(actor, state);
+            return;
+        }
+        Outcome::At(step) => {
+            state.step = step;
             world.actors.set(actor, state);
             return;
         }
@@ -93,7 +101,7 @@ fn run(
     world: &mut World,
     actor: ActorId,
     op: &CompiledOp,
-    step: u8,
+    step: u32,
     ev: &mut Events,
 ) -> Outcome {
     if let Some(h) = op.cmd.uses_handle()
@@ -219,6 +227,72 @@ fn run(
                 Err(e) => done(Err(e)),
             }
         }
+        Cmd::Writeback { file, sync } => {
+            let pages = k.cache.file(*file).pages;
+            let Some(i) = next_writeback_page(k.cache, k.mem, *file, step, *sync) else {
+                // Nothing left to write: fsync's wait is over (the step ran once no writeback
+                // of the file was in flight).
+                return done(Ok(()));
+            };
+            let io = k.ev.io;
+            k.ev.io = true;
+            let wrote = k.writeback_folio(*file, i, *sync);
+            k.ev.io = io;
+            if let Err(e) = wrote {
+                return done(Err(e));
+            }
+            match next_writeback_page(k.cache, k.mem, *file, i + 1, *sync) {
+                Some(_) => Outcome::At(i + 1),
+                None if *sync && k.cache.writeback_in_flight(*file) => Outcome::At(pages),
+                None => done(Ok(())),
+            }
+        }
+        Cmd::Reclaim => {
+            let total = k.cache.total_pages();
+            let next = |k: &Kernel<'_>, from: u32| {
+                (from..total).find(|&s| {
+                    let (f, i) = k.cache.file_page(s);
+                    k.cache.is_cached(f, i)
+                })
+            };
+            let Some(slot) = next(&k, step) else {
+                return done(Ok(()));
+            };
+            let (f, i) = k.cache.file_page(slot);
+            match k.shrink_folio(f, i) {
+                Err(e) => done(Err(e)),
+                Ok(what) => {
+                    k.ev.note(|| format!("page {i} of `{}`: {what:?}", program.files[f].name));
+                    match next(&k, slot + 1) {
+                        Some(_) => Outcome::At(slot + 1),
+                        None => done(Ok(())),
+                    }
+                }
+            }
+        }
+        Cmd::Migrate(r) => done(
+            r.pages
+                .clone()
+                .try_for_each(|page| k.migrate_mapped(r.task, r.vma, page)),
+        ),
+        Cmd::Write { file, index, value } => {
+            let content = PageContent {
+                value: *value,
+                ..PageContent::ZERO
+            };
+            let wrote = k
+                .cache
+                .generic_perform_write(k.mem, *file, *index, content, k.ev);
+            done(wrote.map(|_| ()).ok_or(Errno::ENOMEM))
+        }
+        Cmd::Read { file, index, want } => match k.filemap_fault(*file, *index, Gfp::Movable) {
+            Ok(pfn) => {
+                let c = k.mem.content(pfn);
+                expect_value(k.ev, program, op, format!("page {index}"), c, *want);
+                done(Ok(()))
+            }
+            Err(e) => done(Err(e)),
+        },
         Cmd::RdmaReg(range, h) => {
             let got = k.ib_umem_get(range);
             match &got.taken {
@@ -226,6 +300,21 @@ fn run(
                 None => handles.fail(*h),
             }
             done(got.err.map_or(Ok(()), Err))
+        }
+        Cmd::RdmaRegFd(h) => {
+            let def = &program.handles[*h];
+            let (file, pages) = def
+                .file
+                .clone()
+                .expect("an rdma-reg-fd handle names its file");
+            match k.rdma_reg_fd(file, pages) {
+                Ok(pfns) => handles.bind(*h, 1, &pfns),
+                Err(e) => {
+                    handles.fail(*h);
+                    return done(Err(e));
+                }
+            }
+            done(Ok(()))
         }
         Cmd::RdmaDereg(h) => {
             let how = match program.handles[*h].takes(design) {
@@ -236,11 +325,18 @@ fn run(
             done(Ok(()))
         }
         Cmd::DmaWrite(h, value) => {
-            let owner = program.handles[*h].range.task;
-            let content = PageContent {
-                value: *value,
-                writer: Writer::Device(owner as u16),
-                epoch: k.vm.task(owner).epoch,
+            // On behalf of the task whose memory the handle took; a registration by file
+            // descriptor writes for no task.
+            let content = match &program.handles[*h].range {
+                Some(r) => PageContent {
+                    value: *value,
+                    writer: Writer::Device(r.task as u16),
+                    epoch: k.vm.task(r.task).epoch,
+                },
+                None => PageContent {
+                    value: *value,
+                    ..PageContent::ZERO
+                },
             };
             for pfn in usable_pages(&mut k, handles, *h, name(*h), "dma-write") {
                 k.mem.set_content(pfn, content);
@@ -256,8 +352,10 @@ fn run(
             done(got.err.map_or(Ok(()), Err))
         }
         Cmd::PipeRead(h, want) => {
-            if matches!(handles.state(*h), Handle::Held { .. }) {
-                let reader = program.handles[*h].range.task;
+            if matches!(handles.state(*h), Handle::Held { .. })
+                && let Some(r) = &program.handles[*h].range
+            {
+                let reader = r.task;
                 for pfn in usable_pages(&mut k, handles, *h, name(*h), "pipe-read") {
                     let c = k.mem.content(pfn);
                     k.observe(reader, c, || format!("a read of the pipe `{}`", name(*h)));
@@ -423,7 +521,8 @@ fn check_pins(program: &Program, design: &Design, world: &mut World, ev: &mut Ev
         {
             continue;
         }
-        let r = &def.range;
+        // A registration by file descriptor has no address to move away from.
+        let Some(r) = &def.range else { continue };
         if !world.vm.task(r.task).alive() || !world.vm.vma(r.task, r.vma).mapped {
             continue;
         }
@@ -499,6 +598,27 @@ fn check_io_pages(program: &Program, world: &mut World, ev: &mut Events) {
 /// Runs device step `id` (a pending one): a transfer, a completion (which may wake the op's
 /// caller and end its op), a release or deferred work of some direct-I/O op.
 pub fn device(program: &Program, design: &Design, world: &mut World, id: u32, ev: &mut Events) {
+    if id >= program.first_wb_device {
+        let local = id - program.first_wb_device;
+        let (file, index) = world.cache.file_page(local / 2);
+        ev.io = true;
+        let World { mem, vm, cache, .. } = world;
+        let mut k = Kernel {
+            mem,
+            vm,
+            cache,
+            design,
+            ev,
+        };
+        if local % 2 == 0 {
+            k.writeback_transfer(file, index);
+        } else {
+            k.folio_end_writeback(file, index);
+        }
+        world.mark_dangling(&ev.freed);
+        check_pins(program, design, world, ev);
+        return;
+    }
     let o = program
         .ios
         .partition_point(|d| d.first_device <= id)

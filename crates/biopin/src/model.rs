@@ -7,13 +7,19 @@ use biopin_explore::{
 use crate::check::end_state;
 use crate::design::Design;
 use crate::exec;
+use crate::gup::UserRange;
 use crate::gup::{get_flags, gup_fast_keeps, pin_flags};
 use crate::io::direct_io;
 use crate::mm::{Events, Invariant};
+use crate::pagecache::WbStage;
 use crate::program::{ActorId, Cmd, Program, STEP_TABLE_VERSION};
+use crate::reclaim::writeback::{
+    check_lost_writes, needs_final_sync, next_writeback_page, under_writeback, waits_stable,
+};
 use crate::scenario::Verdict;
 use crate::scenario::op::GupKind;
 use crate::vm::Life;
+use crate::vm::{Kernel, Pte, VmaKind};
 use crate::world::{ActorState, Handle, World};
 
 /// A step the explorer can take (docs/design.md): the next step of an actor, or a pending
@@ -47,10 +53,11 @@ impl<'p> KernelModel<'p> {
         KernelModel { program, design }
     }
 
-    /// The steps that can be taken, in order (docs/design.md): the prologue alone (with its
-    /// device work) until it is done and its device work has completed; then every actor not
-    /// done and not waiting, and every pending device step; once every actor is done and
-    /// nothing is pending, the epilogue alone (with its device work). An actor waits for a
+    /// The steps that can be taken, in order (docs/design.md): the prologue alone until it is
+    /// done and its device work has completed; then every actor not done and not waiting, and
+    /// every pending device step; once every actor is done and nothing is pending, the
+    /// epilogue alone. Running alone, the prologue and the epilogue do not interleave with
+    /// their own device work either: pending device steps run first, in id order. An actor waits for a
     /// handle another actor binds, for a child another actor forks, for `mmap_lock` while
     /// another actor's fork holds it (between fork's two steps only GUP-fast and device steps
     /// run on the parent), and for its direct I/O to complete.
@@ -61,36 +68,41 @@ impl<'p> KernelModel<'p> {
         for (o, def) in p.ios.iter().enumerate() {
             direct_io::pending(&world.io, o, def, &mut devices);
         }
-        let devices = devices.into_iter().map(Action::Device);
-        if !world.done(p, 0) {
-            if !self.waiting(world, 0) {
-                out.push(Action::Actor(0));
+        for slot in 0..world.cache.total_pages() {
+            let (f, i) = world.cache.file_page(slot);
+            match world.cache.wb(f, i).stage {
+                WbStage::Idle => {}
+                WbStage::Submitted => devices.push(p.first_wb_device + 2 * slot),
+                WbStage::Transferred => devices.push(p.first_wb_device + 2 * slot + 1),
             }
-            out.extend(devices);
+        }
+        let idle = devices.is_empty();
+        let started = (1..last).any(|a| world.actors.get(a) != ActorState::default());
+        let unfinished = (1..last).any(|a| !world.done(p, a));
+        let epilogue_started = world.actors.get(last) != ActorState::default();
+        // The prologue, and the epilogue, run alone: their device work runs as soon as it is
+        // pending, in id order, before their next step — a path, not a tree.
+        let alone = if !world.done(p, 0) || (!started && !idle) {
+            Some(0)
+        } else if !unfinished && (idle || epilogue_started) {
+            Some(last)
+        } else {
+            None
+        };
+        if let Some(a) = alone {
+            match devices.first() {
+                Some(&d) => out.push(Action::Device(d)),
+                None if !world.done(p, a) && !self.waiting(world, a) => out.push(Action::Actor(a)),
+                None => {}
+            }
             return;
         }
-        let idle = devices.len() == 0;
-        let started = (1..last).any(|a| world.actors.get(a) != ActorState::default());
-        let mut unfinished = false;
         for a in 1..last {
-            if world.done(p, a) {
-                continue;
-            }
-            unfinished = true;
-            // The prologue's device work completes before any actor starts.
-            if (started || idle) && !self.waiting(world, a) {
+            if !world.done(p, a) && !self.waiting(world, a) {
                 out.push(Action::Actor(a));
             }
         }
-        let epilogue_started = world.actors.get(last) != ActorState::default();
-        if !unfinished
-            && (idle || epilogue_started)
-            && !world.done(p, last)
-            && !self.waiting(world, last)
-        {
-            out.push(Action::Actor(last));
-        }
-        out.extend(devices);
+        out.extend(devices.into_iter().map(Action::Device));
     }
 
     /// Whether actor `a`'s next step must wait.
@@ -98,6 +110,9 @@ impl<'p> KernelModel<'p> {
         let state = world.actors.get(a);
         let op = &self.program.actors[a].ops[state.pc as usize];
         if matches!(op.cmd, Cmd::Dio { .. }) && state.step > 0 {
+            return true;
+        }
+        if self.sleeps(world, &op.cmd, state.step) {
             return true;
         }
         if op
@@ -132,6 +147,51 @@ impl<'p> KernelModel<'p> {
         locked.is_some_and(|t| world.vm.task(t).forking() && !self.forks(world, a, t))
     }
 
+    /// Whether the next step of an op sleeps on a folio: fsync waiting for a folio's writeback
+    /// (`folio_wait_writeback`) or for the file's writeback to end, and a write to a page of a
+    /// stable-writes file under writeback (`folio_wait_stable`: write(2), or a write fault
+    /// through a shared mapping — a store, a GUP or direct I/O that writes, an RDMA
+    /// registration).
+    fn sleeps(&self, world: &World, cmd: &Cmd, step: u32) -> bool {
+        let (cache, mem) = (&world.cache, &world.mem);
+        match cmd {
+            Cmd::Writeback { file, sync: true } => {
+                match next_writeback_page(cache, mem, *file, step, true) {
+                    Some(i) => under_writeback(cache, mem, *file, i),
+                    None => cache.writeback_in_flight(*file),
+                }
+            }
+            Cmd::Write { file, index, .. } => waits_stable(cache, mem, *file, *index),
+            Cmd::Store(r, _) => self.fault_waits_stable(world, r),
+            Cmd::Gup {
+                range, write: true, ..
+            } => self.fault_waits_stable(world, range),
+            Cmd::RdmaReg(range, _) => self.fault_waits_stable(world, range),
+            Cmd::Dio { io, .. } if step == 0 && !self.program.ios[*io].write => {
+                self.fault_waits_stable(world, &self.program.ios[*io].range)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether a write to `r` would fault on a page of a stable-writes file's shared mapping
+    /// that is under writeback, and so wait in `page_mkwrite` (`folio_wait_stable`).
+    fn fault_waits_stable(&self, world: &World, r: &UserRange) -> bool {
+        let l = world.vm.layout(r.task, r.vma);
+        let Some((file, offset)) = l.file else {
+            return false;
+        };
+        if l.kind != VmaKind::Shared || !world.cache.file(file).stable_writes {
+            return false;
+        }
+        r.pages.clone().any(|page| {
+            !matches!(
+                world.vm.pte(r.task, r.vma, page),
+                Pte::Present { write: true, .. }
+            ) && waits_stable(&world.cache, &world.mem, file, offset + page)
+        })
+    }
+
     /// Whether actor `a` is the one forking task `t` (between its fork's two steps).
     fn forks(&self, world: &World, a: ActorId, t: usize) -> bool {
         let state = world.actors.get(a);
@@ -157,7 +217,24 @@ impl<'p> KernelModel<'p> {
             .map(|a| p.actors[a].name.as_str())
             .collect();
         if stuck.is_empty() {
-            end_state(p, &self.design, world, ev);
+            let names: Vec<String> = p.files.iter().map(|f| f.name.clone()).collect();
+            if needs_final_sync(&world.cache, &world.mem) {
+                let mut synced = world.clone();
+                let World { mem, vm, cache, .. } = &mut synced;
+                Kernel {
+                    mem,
+                    vm,
+                    cache,
+                    design: &self.design,
+                    ev,
+                }
+                .final_sync();
+                check_lost_writes(&synced.cache, &synced.mem, &names, ev);
+                end_state(p, &self.design, &synced, ev);
+            } else {
+                check_lost_writes(&world.cache, &world.mem, &names, ev);
+                end_state(p, &self.design, world, ev);
+            }
         } else {
             ev.raise(Invariant::Deadlock, || {
                 format!("no step is enabled and {} not finished", stuck.join(", "))
@@ -279,6 +356,11 @@ pub fn least_schedule(program: &Program, design: Design) -> (Vec<u32>, Cost) {
         cost.io_pages += ev.io_pages;
         schedule.push(model.encode_action(action));
     }
+    // The end of the path: the final sync's I/O counts too.
+    let mut ev = Events::quiet();
+    KernelModel::finish(&model, &world, &mut ev);
+    cost.ref_ops += ev.ref_ops;
+    cost.io_pages += ev.io_pages;
     (schedule, cost)
 }
 

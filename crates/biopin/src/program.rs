@@ -13,7 +13,7 @@ use crate::scenario::op::{Addr, Assertion, GupKind, Name, Op, ReleaseKind};
 use crate::scenario::{
     FileSpec, Machine, OpLine, ProcessSpec, Scenario, ScenarioError, Source, Verdict, VmaSpec,
 };
-use crate::vm::{Prot, TaskId, VmaId, VmaKind};
+use crate::vm::{Prot, TaskId, VmaId};
 
 /// The version of the step table below: part of every replay token, bumped whenever an op's
 /// split into steps changes, so that an old token is refused rather than replayed as a
@@ -107,8 +107,42 @@ pub enum Cmd {
         /// The task whose memory it uses.
         task: TaskId,
     },
+    /// `write FILE[i] V`: buffered write(2) of a whole page.
+    Write {
+        /// The file.
+        file: usize,
+        /// Its page.
+        index: u32,
+        /// The byte written.
+        value: u8,
+    },
+    /// `read FILE[i] [== V]`: buffered read(2) of a whole page.
+    Read {
+        /// The file.
+        file: usize,
+        /// Its page.
+        index: u32,
+        /// The byte expected.
+        want: Option<u8>,
+    },
+    /// `writeback FILE` (`sync`: `fsync FILE`): a folio a step, then (fsync) wait for the
+    /// file's writeback to end. The step counter is the next file page to look at, or the
+    /// file's page count while fsync waits.
+    Writeback {
+        /// The file.
+        file: usize,
+        /// An integrity sync (`WB_SYNC_ALL`), which waits.
+        sync: bool,
+    },
+    /// `reclaim`: a page-cache folio a step, over every file's pages in order. The step
+    /// counter is the next page to look at, among every file's.
+    Reclaim,
+    /// `migrate A`.
+    Migrate(UserRange),
     /// `rdma-reg`: a long-term writable GUP, as the design's `gup` says.
     RdmaReg(UserRange, HandleId),
+    /// `rdma-reg-fd`: page-cache pages taken without GUP (the handle names them).
+    RdmaRegFd(HandleId),
     /// `rdma-dereg`: release, dirtying.
     RdmaDereg(HandleId),
     /// `assert`.
@@ -162,8 +196,36 @@ impl Cmd {
                 "dev: bio_check_pages_dirty (read) or bio_release_pages, then bio_put",
                 "dev: bio_dirty_work, if a page was cleaned during the read",
             ],
+            Cmd::Writeback { sync: false, .. } => &[
+                "writeback, a dirty folio a step: lock, page_mkclean, the writeback knob's pin test, folio_clear_dirty_for_io, set writeback, unlock, submit a bio (ext4 skips a folio without buffers)",
+                "dev: the transfer to the disk",
+                "dev: folio_end_writeback (and bio_put)",
+            ],
+            Cmd::Writeback { sync: true, .. } => &[
+                "fsync, a dirty folio a step (waiting for one under writeback): lock, page_mkclean, the writeback knob's pin test, folio_clear_dirty_for_io, set writeback, unlock, submit a bio",
+                "dev: the transfer to the disk",
+                "dev: folio_end_writeback (and bio_put)",
+                "fsync: wait for the file's writeback to end (filemap_fdatawait)",
+            ],
+            Cmd::Reclaim => &[
+                "shrink_folio_list, a page-cache folio a step: skip one under writeback; lock, try_to_unmap, (keep-pinned: keep a maybe-DMA-pinned one), pageout if dirty and held by the page cache alone, else release the buffers of a clean one and __remove_mapping if its count allows; unlock",
+                "dev: pageout's transfer to the disk",
+                "dev: folio_end_writeback",
+            ],
+            Cmd::Migrate(..) => &[
+                "migrate_pages of the folio behind each page: fails with EBUSY on an extra reference",
+            ],
+            Cmd::Write { .. } => &[
+                "write(2): generic_perform_write (write_begin: the page-cache folio, folio_wait_stable, ext4 buffers; the copy; write_end: dirty)",
+            ],
+            Cmd::Read { .. } => {
+                &["read(2): filemap_read (the page-cache folio, read in if absent)"]
+            }
             Cmd::RdmaReg(..) => &[
                 "ib_umem_get: FOLL_LONGTERM | FOLL_WRITE GUP with mmap_lock held (pin, or get where gup = get)",
+            ],
+            Cmd::RdmaRegFd(..) => &[
+                "a registration of page-cache pages by file: read_cache_folio each (read in if absent), then a plain reference (get_page), or under bio_refs = all-pins a pin (get_gup_pin)",
             ],
             Cmd::RdmaDereg(..) => &[
                 "ib_umem_release: unpin_user_page_range_dirty_lock over each folio run (or set_page_dirty_lock and put_page each page where gup = get)",
@@ -190,6 +252,7 @@ impl Cmd {
             | Cmd::DmaRead(h, _)
             | Cmd::PipeRead(h, _)
             | Cmd::RdmaDereg(h) => Some(*h),
+            Cmd::RdmaRegFd(..) => None,
             Cmd::Assert(Check::SameFrame(h, _)) => Some(*h),
             _ => None,
         }
@@ -219,7 +282,14 @@ impl Cmd {
             | Cmd::DmaWrite(..)
             | Cmd::DmaRead(..)
             | Cmd::PipeRead(..)
-            | Cmd::RdmaDereg(..) => Vec::new(),
+            | Cmd::RdmaDereg(..)
+            | Cmd::Write { .. }
+            | Cmd::Read { .. }
+            | Cmd::RdmaRegFd(..)
+            | Cmd::Reclaim => Vec::new(),
+            Cmd::Migrate(r) => vec![r.task],
+            // Writeback write-protects the PTEs of every mapping of the file; it names no task.
+            Cmd::Writeback { .. } => Vec::new(),
         }
     }
 
@@ -228,7 +298,7 @@ impl Cmd {
     /// the parent's `mmap_lock` for write) only GUP-fast and device steps run on the parent.
     /// GUP-fast takes it only when its second step falls back to the slow path, which the
     /// caller decides.
-    pub fn mmap_lock(&self, step: u8) -> Option<TaskId> {
+    pub fn mmap_lock(&self, step: u32) -> Option<TaskId> {
         match self {
             Cmd::Store(r, _)
             | Cmd::Load(r, _)
@@ -251,7 +321,13 @@ impl Cmd {
             | Cmd::DmaWrite(..)
             | Cmd::DmaRead(..)
             | Cmd::PipeRead(..)
-            | Cmd::RdmaDereg(..) => None,
+            | Cmd::RdmaDereg(..)
+            | Cmd::Write { .. }
+            | Cmd::Read { .. }
+            | Cmd::Writeback { .. }
+            | Cmd::RdmaRegFd(..)
+            | Cmd::Reclaim => None,
+            Cmd::Migrate(r) => Some(r.task),
         }
     }
 }
@@ -317,15 +393,19 @@ pub struct HandleDef {
     /// get (or vmsplice) or pin.
     pub kind: GupKind,
     /// The addresses it covers: `range.task` owns it (a device writing through it writes on
-    /// that task's behalf).
-    pub range: UserRange,
+    /// that task's behalf). `None` for a registration by file descriptor.
+    pub range: Option<UserRange>,
+    /// For `rdma-reg-fd`: the file and its pages it covers.
+    pub file: Option<(usize, Range<u32>)>,
     /// How many pages it covers.
     pub pages: u32,
     /// Taken with FOLL_WRITE: a device may write through it.
     pub write: bool,
     /// Bound by `vmsplice`: a pipe holds it.
     pub pipe: bool,
-    /// Bound by `rdma-reg`: what it holds is what the design's `gup` takes.
+    /// Bound by `rdma-reg` or `rdma-reg-fd`: what it holds is the design's (`gup` for a
+    /// registration by address; for one by file descriptor a plain reference, or a pin under
+    /// `bio_refs = all-pins`).
     pub rdma: bool,
     /// The actor whose op binds it.
     pub binder: ActorId,
@@ -335,10 +415,14 @@ impl HandleDef {
     /// What the handle holds under `design`: its op's kind, or for `rdma-reg` what the
     /// design's `gup` takes.
     pub fn takes(&self, design: &Design) -> GupKind {
-        match (self.rdma, design.gup) {
-            (false, _) => self.kind,
-            (true, Gup::Get) => GupKind::Get,
-            (true, Gup::Pin) => GupKind::Pin,
+        match (self.rdma, &self.file, design.gup) {
+            (false, ..) => self.kind,
+            (true, Some(_), _) if design.bio_refs == crate::design::BioRefs::AllPins => {
+                GupKind::Pin
+            }
+            (true, Some(_), _) => GupKind::Get,
+            (true, None, Gup::Get) => GupKind::Get,
+            (true, None, Gup::Pin) => GupKind::Pin,
         }
     }
 }
@@ -402,6 +486,9 @@ pub struct Program {
     pub handles: Vec<HandleDef>,
     /// Every direct-I/O op, in the order of the actors and their ops.
     pub ios: Vec<IoDef>,
+    /// The first device id of page-cache writeback: page `s` of every file's (in file order)
+    /// has the transfer `first_wb_device + 2s` and `folio_end_writeback` `+ 2s + 1`.
+    pub first_wb_device: u32,
     /// The prologue, the actors, the epilogue.
     pub actors: Vec<ActorDef>,
     /// The designs checked by default: the file's `designs`, else every preset.
@@ -426,8 +513,21 @@ impl Program {
         files
     }
 
+    /// The tasks with a VMA mapping `file`.
+    fn tasks_mapping(&self, file: usize) -> Vec<TaskId> {
+        let name = &self.files[file].name;
+        (0..self.processes.len())
+            .filter(|&t| {
+                self.processes[t]
+                    .vmas
+                    .iter()
+                    .any(|v| v.file.as_ref() == Some(name))
+            })
+            .collect()
+    }
+
     /// The footprint of step `step` of `cmd` (see [`Footprint`]).
-    pub fn footprint(&self, cmd: &Cmd, step: u8) -> Footprint {
+    pub fn footprint(&self, cmd: &Cmd, step: u32) -> Footprint {
         let mut f = Footprint::default();
         let (r, w) = (&mut f.reads, &mut f.writes);
         match cmd {
@@ -505,6 +605,30 @@ impl Program {
                     _ => w.frames = true,
                 }
             }
+            Cmd::Writeback { file, .. } => {
+                // The rmap walk of page_mkclean reaches every task mapping the file.
+                w.mms = self.tasks_mapping(*file);
+                w.files.push(*file);
+                w.frames = true;
+                r.frames = true;
+            }
+            Cmd::Reclaim => {
+                w.mms = (0..self.processes.len()).collect();
+                w.files = (0..self.files.len()).collect();
+                w.frames = true;
+                r.frames = true;
+            }
+            Cmd::Migrate(u) => {
+                w.mms = (0..self.processes.len()).collect();
+                w.files = (0..self.files.len()).collect();
+                w.frames = true;
+                r.mms.push(u.task);
+            }
+            Cmd::Write { file, .. } | Cmd::Read { file, .. } => {
+                w.files.push(*file);
+                w.frames = true;
+                r.frames = true;
+            }
             Cmd::RdmaReg(range, handle) => {
                 r.mms.push(range.task);
                 w.mms.push(range.task);
@@ -514,6 +638,13 @@ impl Program {
             }
             Cmd::RdmaDereg(h) => {
                 w.handles.push(*h);
+                w.frames = true;
+            }
+            Cmd::RdmaRegFd(h) => {
+                w.handles.push(*h);
+                if let Some((f, _)) = &self.handles[*h].file {
+                    w.files.push(*f);
+                }
                 w.frames = true;
             }
             Cmd::Assert(c) => {
@@ -707,10 +838,11 @@ impl Compiler<'_> {
                         write,
                         handle,
                         ..
-                    } => (*kind, addr, *write, handle, false),
-                    Op::Vmsplice(addr, handle) => (GupKind::Get, addr, false, handle, true),
+                    } => (*kind, Some(addr), *write, handle, false),
+                    Op::Vmsplice(addr, handle) => (GupKind::Get, Some(addr), false, handle, true),
                     // What it holds depends on the design (HandleDef::takes).
-                    Op::RdmaReg(addr, handle) => (GupKind::Pin, addr, true, handle, false),
+                    Op::RdmaReg(addr, handle) => (GupKind::Pin, Some(addr), true, handle, false),
+                    Op::RdmaRegFd(_, handle) => (GupKind::Get, None, true, handle, false),
                     _ => continue,
                 };
                 if let Some(first) = handles.iter().position(|h| h.name == handle.text) {
@@ -722,15 +854,25 @@ impl Compiler<'_> {
                 {
                     return Err(self.err_op(line, &handle.at, format!("`{}` names a process or a file: process, file and handle names are distinct", handle.text)));
                 }
-                let range = self.range(line, addr)?;
+                let range = addr.map(|addr| self.range(line, addr)).transpose()?;
+                let file = match &line.op {
+                    Op::RdmaRegFd(fr, _) => Some(self.file_range(line, fr)?),
+                    _ => None,
+                };
+                let pages = match (&range, &file) {
+                    (Some(r), _) => r.pages.len() as u32,
+                    (None, Some((_, pages))) => pages.len() as u32,
+                    (None, None) => 0,
+                };
                 handles.push(HandleDef {
                     name: handle.text.clone(),
                     kind,
-                    pages: range.pages.len() as u32,
+                    pages,
                     range,
+                    file,
                     write,
                     pipe,
-                    rdma: matches!(line.op, Op::RdmaReg(..)),
+                    rdma: matches!(line.op, Op::RdmaReg(..) | Op::RdmaRegFd(..)),
                     binder: a,
                 });
                 bindings.push(Binding { actor: a, op: i });
@@ -802,6 +944,7 @@ impl Compiler<'_> {
             parents: self.parents,
             handles,
             ios,
+            first_wb_device: next_device,
             actors,
             designs,
             expect,
@@ -925,15 +1068,6 @@ impl Compiler<'_> {
         Ok(())
     }
 
-    /// Writes through a shared file mapping (`do_shared_fault`, `page_mkwrite`) arrive with
-    /// the page cache's write path: refused until then.
-    fn writable(&self, line: &OpLine, addr: &Addr, r: &UserRange) -> Result<(), ScenarioError> {
-        if self.processes[r.task].vmas[r.vma].kind == VmaKind::Shared {
-            return Err(self.err_op(line, &addr.vma.at, format!("`{}:{}` is a shared file mapping: writing through one (page_mkwrite) is not supported yet; it arrives with the page cache's write path", addr.task.text, addr.vma.text)));
-        }
-        Ok(())
-    }
-
     /// Checks a `dio-read` / `dio-write` and sizes its room in the world. Transfers that leave
     /// the memory or the file are load errors; misalignment fails at run time (EINVAL).
     fn dio(
@@ -983,43 +1117,15 @@ impl Compiler<'_> {
         if off + len > a_bytes {
             return Err(self.err_op(line, len_at, format!("{len} bytes from +{off} leave the {a_bytes} bytes of the address: shorten len or widen the address")));
         }
-        let f = self
-            .s
-            .files
-            .iter()
-            .position(|f| f.name == file.text)
-            .ok_or_else(|| {
-                let known: Vec<String> = self
-                    .s
-                    .files
-                    .iter()
-                    .map(|f| format!("`{}`", f.name))
-                    .collect();
-                self.err_op(
-                    line,
-                    &file.at,
-                    format!(
-                        "unknown file `{}`: {}",
-                        file.text,
-                        if known.is_empty() {
-                            "none is declared (add a [[file]])".to_string()
-                        } else {
-                            format!("the files are {}", known.join(", "))
-                        }
-                    ),
-                )
-            })?;
+        let (f, _) = self.file_page(
+            line,
+            &crate::scenario::op::FilePage {
+                file: file.clone(),
+                page: *file_page,
+                page_at: file_page_at.clone(),
+            },
+        )?;
         let spec = &self.s.files[f];
-        if *file_page >= spec.pages {
-            return Err(self.err_op(
-                line,
-                file_page_at,
-                format!(
-                    "page {file_page} is past the end of file `{}`, which has {} pages",
-                    spec.name, spec.pages
-                ),
-            ));
-        }
         if u64::from(*file_page) * ps + len > u64::from(spec.pages) * ps {
             let at = if given { len_at } else { file_page_at };
             return Err(self.err_op(
@@ -1040,10 +1146,6 @@ impl Compiler<'_> {
                     spec.name
                 ),
             ));
-        }
-        let vma = &self.processes[r.task].vmas[r.vma];
-        if !*write && vma.kind == VmaKind::Shared {
-            return Err(self.err_op(line, &addr.vma.at, format!("`{}:{}` is a shared file mapping: a read into one writes through it (page_mkwrite), which is not supported yet; it arrives with the page cache's write path", addr.task.text, addr.vma.text)));
         }
         if *write
             && self.processes.iter().any(|p| {
@@ -1076,6 +1178,78 @@ impl Compiler<'_> {
             max_pieces: 2 * pages + max_bios + 1,
             first_device,
         })
+    }
+
+    /// Resolves `FILE[i]`: a known file, a page within it.
+    fn file_page(
+        &self,
+        line: &OpLine,
+        fp: &crate::scenario::op::FilePage,
+    ) -> Result<(usize, u32), ScenarioError> {
+        let f = self.file(line, &fp.file)?;
+        let spec = &self.s.files[f];
+        if fp.page >= spec.pages {
+            return Err(self.err_op(
+                line,
+                &fp.page_at,
+                format!(
+                    "page {} is past the end of file `{}`, which has {} pages",
+                    fp.page, spec.name, spec.pages
+                ),
+            ));
+        }
+        Ok((f, fp.page))
+    }
+
+    /// Resolves `FILE[a..b]` (or `FILE[i]`, or `FILE`: every page).
+    fn file_range(
+        &self,
+        line: &OpLine,
+        fr: &crate::scenario::op::FileRange,
+    ) -> Result<(usize, Range<u32>), ScenarioError> {
+        let f = self.file(line, &fr.file)?;
+        let spec = &self.s.files[f];
+        let pages = fr.pages.clone().unwrap_or(0..spec.pages);
+        if pages.end > spec.pages {
+            return Err(self.err_op(
+                line,
+                &fr.pages_at,
+                format!(
+                    "pages {}..{} leave file `{}`, which has {} pages",
+                    pages.start, pages.end, spec.name, spec.pages
+                ),
+            ));
+        }
+        Ok((f, pages))
+    }
+
+    /// Resolves a file's name.
+    fn file(&self, line: &OpLine, file: &Name) -> Result<usize, ScenarioError> {
+        self.s
+            .files
+            .iter()
+            .position(|f| f.name == file.text)
+            .ok_or_else(|| {
+                let known: Vec<String> = self
+                    .s
+                    .files
+                    .iter()
+                    .map(|f| format!("`{}`", f.name))
+                    .collect();
+                self.err_op(
+                    line,
+                    &file.at,
+                    format!(
+                        "unknown file `{}`: {}",
+                        file.text,
+                        if known.is_empty() {
+                            "none is declared (add a [[file]])".to_string()
+                        } else {
+                            format!("the files are {}", known.join(", "))
+                        }
+                    ),
+                )
+            })
     }
 
     fn task(&self, line: &OpLine, name: &Name) -> Result<TaskId, ScenarioError> {
@@ -1201,11 +1375,7 @@ impl Resolver<'_> {
             Ok(id)
         };
         let cmd = match &line.op {
-            Op::Store(a, v) => {
-                let r = c.range(line, a)?;
-                c.writable(line, a, &r)?;
-                Cmd::Store(r, *v)
-            }
+            Op::Store(a, v) => Cmd::Store(c.range(line, a)?, *v),
             Op::Load(a, v) => Cmd::Load(c.range(line, a)?, *v),
             Op::Exit(p) => Cmd::Exit(c.task(line, p)?),
             Op::Fork(p, child) => Cmd::Fork {
@@ -1227,13 +1397,7 @@ impl Resolver<'_> {
                 handle: h,
             } => Cmd::Gup {
                 kind: *kind,
-                range: {
-                    let r = c.range(line, addr)?;
-                    if *write {
-                        c.writable(line, addr, &r)?;
-                    }
-                    r
-                },
+                range: c.range(line, addr)?,
                 write: *write,
                 longterm: *longterm,
                 fast: *fast,
@@ -1272,9 +1436,30 @@ impl Resolver<'_> {
                 io = Some(def);
                 Cmd::Dio { io: next_io, task }
             }
+            Op::Writeback(f, sync) => {
+                let file = c.file(line, f)?;
+                Cmd::Writeback { file, sync: *sync }
+            }
+            Op::Reclaim => Cmd::Reclaim,
+            Op::Migrate(a) => Cmd::Migrate(c.range(line, a)?),
+            Op::Write(f, value) => {
+                let (file, index) = c.file_page(line, f)?;
+                Cmd::Write {
+                    file,
+                    index,
+                    value: *value,
+                }
+            }
+            Op::Read(f, want) => {
+                let (file, index) = c.file_page(line, f)?;
+                Cmd::Read {
+                    file,
+                    index,
+                    want: *want,
+                }
+            }
             Op::RdmaReg(a, h) => {
                 let r = c.range(line, a)?;
-                c.writable(line, a, &r)?;
                 Cmd::RdmaReg(
                     r,
                     handles
@@ -1283,6 +1468,12 @@ impl Resolver<'_> {
                         .expect("bound in pass 1"),
                 )
             }
+            Op::RdmaRegFd(_, h) => Cmd::RdmaRegFd(
+                handles
+                    .iter()
+                    .position(|d| d.name == h.text)
+                    .expect("bound in pass 1"),
+            ),
             Op::RdmaDereg(h) => {
                 let id = handle(h)?;
                 if !handles[id].rdma {

@@ -50,6 +50,8 @@ pub enum TableId {
     Pieces,
     /// `io`: the pages every direct-I/O op took, and what each holds.
     IoPages,
+    /// `pagecache`: per file page, its writeback bio in flight.
+    Writeback,
 }
 
 impl TableId {

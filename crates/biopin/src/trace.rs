@@ -178,6 +178,17 @@ pub fn replay(program: &Program, design: Design, schedule: &[u32]) -> Result<Tra
 
 /// A pending device step in words: the op it belongs to, and what it does.
 fn describe_device(program: &Program, world: &World, id: u32) -> (String, String) {
+    if id >= program.first_wb_device {
+        let local = id - program.first_wb_device;
+        let (f, i) = world.cache.file_page(local / 2);
+        let what = format!("writeback of {}[{i}]", program.files[f].name);
+        let step = if local % 2 == 0 {
+            "dev: the transfer to the disk"
+        } else {
+            "dev: folio_end_writeback (and bio_put)"
+        };
+        return (what, step.to_owned());
+    }
     let o = program
         .ios
         .partition_point(|d| d.first_device <= id)

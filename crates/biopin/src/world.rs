@@ -70,7 +70,7 @@ pub struct ActorState {
     /// The op it runs next.
     pub pc: u32,
     /// The step of that op it runs next.
-    pub step: u8,
+    pub step: u32,
 }
 
 impl Record for ActorState {
@@ -441,6 +441,7 @@ impl World {
                         pages: f.pages,
                         fs: f.fs,
                         init: f.init,
+                        stable_writes: f.stable_writes,
                     })
                     .collect::<Vec<_>>(),
             ),
@@ -497,6 +498,6 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), ids.len(), "table ids {ids:?}");
-        assert_eq!(ids.len(), 19, "a table was added: list it in crate::state");
+        assert_eq!(ids.len(), 20, "a table was added: list it in crate::state");
     }
 }

@@ -270,7 +270,7 @@ impl Kernel<'_> {
     pub fn bio_set_pages_dirty(&mut self, b: &HeldBio) {
         for seg in folio_segments(self.mem, &b.bio) {
             if !self.mem.is_zero_page(seg.folio) {
-                self.mem.folio_mark_dirty(seg.folio);
+                self.mem.folio_mark_dirty(seg.folio, self.ev);
             }
         }
     }

@@ -41,7 +41,9 @@ pub fn end_state(program: &Program, design: &Design, world: &World, ev: &mut Eve
     }
     for (_, _, pfn) in world.cache.cached() {
         if mem.in_use(pfn) {
-            owed.entry(mem.folio(pfn)).or_default().cache += 1;
+            // The page cache's reference, and one more for attached buffers.
+            let buffers = i128::from(mem.folio_test(pfn, PageFlags::PRIVATE));
+            owed.entry(mem.folio(pfn)).or_default().cache += 1 + buffers;
         }
     }
     let skip_zero = design.zero_page_pin == ZeroPagePin::Skip;
@@ -64,7 +66,7 @@ pub fn end_state(program: &Program, design: &Design, world: &World, ev: &mut Eve
             let pfn = page.pfn;
             let head = mem.folio(pfn);
             let o = owed.entry(head).or_default();
-            match program.handles[h].kind {
+            match program.handles[h].takes(design) {
                 GupKind::Get => o.handles += calls,
                 GupKind::Pin if skip_zero && mem.is_zero_page(pfn) => {}
                 GupKind::Pin => {
@@ -95,7 +97,11 @@ pub fn end_state(program: &Program, design: &Design, world: &World, ev: &mut Eve
                     "{head}: _refcount {} but its owners account for {expected} ({} PTEs, {}{} from handles{})",
                     frame.refcount,
                     o.ptes,
-                    if o.cache > 0 { "1 the page cache's, " } else { "" },
+                    match o.cache {
+                        0 => "",
+                        1 => "1 the page cache's, ",
+                        _ => "2 the page cache's and its buffers', ",
+                    },
                     o.handles,
                     if base > 0 { ", 1 the zero page's own" } else { "" }
                 )

@@ -253,8 +253,36 @@ impl Kernel<'_> {
         match self.vma(range.task, range.vma) {
             None => Err(Errno::EFAULT),
             Some(v) if flags.contains(FollFlags::WRITE) && v.prot != Prot::Rw => Err(Errno::EFAULT),
+            Some(v) if !self.writable_file_mapping_allowed(&v, flags) => Err(Errno::EFAULT),
             Some(v) => Ok(v.kind.is_cow()),
         }
+    }
+
+    /// `writable_file_mapping_allowed` (mm/gup.c, 6.5+, under `longterm_file_write =
+    /// refuse`): a writable long-term pin of a shared mapping of a file that needs dirty
+    /// tracking (`vma_needs_dirty_tracking`: ext4, whose writeback must see every write) is
+    /// refused; shmem's are allowed.
+    fn writable_file_mapping_allowed(&self, v: &crate::vm::VmaView, flags: FollFlags) -> bool {
+        if self.design.longterm_file_write == crate::design::LongtermFileWrite::Allow
+            || !flags.contains(FollFlags::LONGTERM | FollFlags::WRITE)
+        {
+            return true;
+        }
+        match (v.kind, v.file) {
+            (crate::vm::VmaKind::Shared, Some((file, _))) => {
+                !self.cache.file(file).fs.has_buffers()
+            }
+            _ => true,
+        }
+    }
+
+    /// `gup_fast_folio_allowed` (mm/gup.c, 6.5+): GUP-fast, which has no VMA, leaves a
+    /// writable long-term pin of a file folio to the slow path unless the folio is anonymous
+    /// or shmem's (under `longterm_file_write = refuse`).
+    fn gup_fast_folio_allowed(&self, pfn: Pfn, flags: FollFlags) -> bool {
+        self.design.longterm_file_write == crate::design::LongtermFileWrite::Allow
+            || !flags.contains(FollFlags::LONGTERM | FollFlags::WRITE)
+            || !self.mem.folio_test(pfn, PageFlags::BUFFERED_FS)
     }
 
     /// One page of `__get_user_pages`: a missing PTE or a write to a write-protected one
@@ -431,7 +459,7 @@ impl Kernel<'_> {
         let mut folios = Folios::new(pages);
         while let Some((head, n)) = folios.next(self.mem) {
             if dirty && !self.mem.is_zero_page(head) {
-                self.mem.folio_mark_dirty(head);
+                self.mem.folio_mark_dirty(head, self.ev);
             }
             self.mem
                 .folio_put_refs(head, 1, calls * n, "put_page", self.ev);
@@ -453,7 +481,7 @@ impl Kernel<'_> {
             }
             let unpins = calls * n;
             if dirty && !self.mem.is_zero_page(head) {
-                self.mem.folio_mark_dirty(head);
+                self.mem.folio_mark_dirty(head, self.ev);
             }
             released += unpins;
             // `unpin_user_pages` batches a folio's run (`gup_folio_next`): one atomic a call,
@@ -530,7 +558,8 @@ impl Kernel<'_> {
                 || (write && !w)
                 || (flags.contains(FollFlags::LONGTERM)
                     && migrate
-                    && !self.folio_is_longterm_pinnable(pfn));
+                    && !self.folio_is_longterm_pinnable(pfn))
+                || !self.gup_fast_folio_allowed(pfn, flags);
             if unusable {
                 return None;
             }

@@ -38,6 +38,32 @@ impl Kernel<'_> {
         got
     }
 
+    /// A registration of page-cache pages by file (Kara's example in the 2019 thread: memory a
+    /// driver takes from the page cache without GUP): each page read in if absent
+    /// (`read_cache_folio`), then held with a plain reference (`get_page`), or under
+    /// `bio_refs = all-pins` with a pin (`get_gup_pin`), which reclaim's pin test can see.
+    /// ENOMEM (holding nothing) if a page cannot be read in.
+    pub fn rdma_reg_fd(
+        &mut self,
+        file: usize,
+        pages: std::ops::Range<u32>,
+    ) -> Result<Vec<Pfn>, Errno> {
+        let mut pfns = Vec::with_capacity(pages.len());
+        for index in pages {
+            pfns.push(self.filemap_fault(file, index, crate::mm::Gfp::Movable)?);
+        }
+        for &pfn in &pfns {
+            if self.design.bio_refs == crate::design::BioRefs::AllPins {
+                self.get_gup_pin(pfn);
+            } else {
+                self.mem.folio_ref_add(pfn, 1, 1, self.ev);
+                self.ev.count_ref_ops(1);
+            }
+        }
+        self.ev.io_pages += pfns.len() as u64;
+        Ok(pfns)
+    }
+
     /// `ib_umem_release` with `dirty`: `unpin_user_page_range_dirty_lock` over each folio run
     /// (5.6+), or where the design's `gup` is `get` `set_page_dirty_lock` and `put_page`
     /// on each page (5.0 `__ib_umem_release`).

@@ -208,11 +208,46 @@ impl MemMap {
         self.frames.update(pfn.index(), |f| f.flags.set(flag, on));
     }
 
-    /// `folio_mark_dirty`: sets `PG_dirty` on the folio.
-    pub fn folio_mark_dirty(&mut self, pfn: Pfn) {
+    /// `folio_mark_dirty` (mm/page-writeback.c, through `a_ops->dirty_folio`): sets `PG_dirty`
+    /// on the folio. On a page-cache folio of ext4 without its buffers, `block_dirty_folio`
+    /// dirties the folio all the same, which is `dirty-without-buffers` (the ext4
+    /// `BUG_ON(!page_has_buffers)` of 2018). The zero page is never dirtied.
+    pub fn folio_mark_dirty(&mut self, pfn: Pfn, ev: &mut Events) {
         let head = self.folio(pfn);
+        if self.is_zero_page(head) {
+            return;
+        }
+        let flags = self.frame(head).flags;
+        if flags.contains(PageFlags::BUFFERED_FS) && !flags.contains(PageFlags::PRIVATE) {
+            ev.raise(Invariant::DirtyWithoutBuffers, || {
+                format!("{head} caches an ext4 page and is dirtied with no buffers attached")
+            });
+        }
         self.frames
             .update(head.index(), |f| f.flags.insert(PageFlags::DIRTY));
+    }
+
+    /// `folio_clear_dirty_for_io` / `folio_test_clear_dirty`: clears `PG_dirty`, returning
+    /// whether it was set.
+    pub fn folio_test_clear_dirty(&mut self, pfn: Pfn) -> bool {
+        let head = self.folio(pfn);
+        let was = self.frame(head).flags.contains(PageFlags::DIRTY);
+        if was {
+            self.frames
+                .update(head.index(), |f| f.flags.remove(PageFlags::DIRTY));
+        }
+        was
+    }
+
+    /// Whether a folio flag is set on the folio's head.
+    pub fn folio_test(&self, pfn: Pfn, flag: PageFlags) -> bool {
+        self.folio_flags(pfn).contains(flag)
+    }
+
+    /// Sets or clears a folio flag on the folio's head.
+    pub fn folio_set_flag(&mut self, pfn: Pfn, flag: PageFlags, on: bool) {
+        let head = self.folio(pfn);
+        self.frames.update(head.index(), |f| f.flags.set(flag, on));
     }
 
     /// Adds `delta` to a page's mapcount (`folio_add_*_rmap_pte` / `folio_remove_rmap_pte`).

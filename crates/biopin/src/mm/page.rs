@@ -69,6 +69,17 @@ bitflags! {
         const ANON_EXCLUSIVE = 1 << 4;
         /// `PG_dirty`, on the head page.
         const DIRTY = 1 << 5;
+        /// `PG_writeback`, on the head page: a writeback bio is in flight.
+        const WRITEBACK = 1 << 6;
+        /// `PG_private`, on the head page: the filesystem's per-folio state ("buffers",
+        /// `folio_attach_private`, which holds one reference) is attached.
+        const PRIVATE = 1 << 7;
+        /// The folio caches a page of a file whose filesystem keeps per-folio private state
+        /// (ext4's buffer heads): dirtying it without that state is `dirty-without-buffers`.
+        /// Set when it enters the page cache (the model's stand-in for `folio->mapping->a_ops`).
+        const BUFFERED_FS = 1 << 8;
+        /// The folio is in a file's page cache (`folio->mapping` of a file).
+        const CACHE = 1 << 9;
     }
 }
 

@@ -1,15 +1,16 @@
-//! Files, their disk blocks and their page cache (`address_space`), as far as faults need them
-//! (mm/filemap.c `filemap_fault`, mm/shmem.c).
+//! Files, their disk blocks and their page cache (`address_space`): lookup and insertion, the
+//! folio flags that matter (dirty, writeback, private), per-folio private state ("buffers"),
+//! and the filesystem operations as data — what ext4 and shmem do for `write_begin`,
+//! `page_mkwrite`, `dirty_folio` and `release_folio` (mm/filemap.c, fs/ext4/inode.c,
+//! fs/buffer.c, mm/shmem.c).
 //!
-//! Modelled so far: a file's pages are read into the page cache on first use (a fault through a
-//! file mapping), each cached page holding the page cache's reference. Not yet: write(2) and
-//! read(2), folio flags (locked, dirty, writeback, uptodate), per-folio private state
-//! ("buffers"), the filesystem operations (`dirty_folio`, `page_mkwrite`, `release_folio`),
-//! writeback, truncate and reclaim, which arrive with the page-cache issue on these same tables.
+//! Each cached page holds the page cache's reference, and one more while buffers are attached
+//! (`folio_attach_private`). The folio lock is not kept between steps: every step that takes it
+//! also drops it. Reads are synchronous: a page read in is up to date when the step ends.
 
 use biopin_explore::{Record, Table, journaled};
 
-use crate::mm::{Events, Gfp, MemMap, PageContent, Pfn};
+use crate::mm::{Events, Gfp, MemMap, PageContent, PageFlags, Pfn};
 use crate::state::TableId;
 
 /// A file's index in the world.
@@ -26,6 +27,12 @@ pub enum Fs {
 }
 
 impl Fs {
+    /// Whether the filesystem keeps per-folio private state ("buffers") and writes back to a
+    /// disk (ext4), or neither (shmem).
+    pub fn has_buffers(self) -> bool {
+        self == Fs::Ext4
+    }
+
     /// The name in scenarios (`ext4`, `shmem`).
     pub fn name(self) -> &'static str {
         match self {
@@ -44,6 +51,10 @@ pub struct FileShape {
     pub fs: Fs,
     /// Every block's initial byte (for shmem: the file's initial content).
     pub init: u8,
+    /// The device needs stable pages during writeback (ext4 only): writers wait for it
+    /// (`folio_wait_stable`), and a page that changes between a write's submission and its
+    /// transfer is `unstable-page-write`.
+    pub stable_writes: bool,
 }
 
 /// One page-cache slot: the folio caching a file page, if any.
@@ -59,21 +70,67 @@ impl Record for CacheSlot {
     }
 }
 
+/// Where a file page's writeback is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WbStage {
+    /// No writeback bio of this page is in flight.
+    #[default]
+    Idle,
+    /// Submitted: the device has yet to read the page.
+    Submitted,
+    /// Transferred: the block holds it; `folio_end_writeback` has yet to run.
+    Transferred,
+}
+
+/// A file page's writeback bio in flight (one at a time: a folio under writeback is not
+/// written back again until it ends).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WbPage {
+    /// Where it is.
+    pub stage: WbStage,
+    /// The frame the device reads: the folio, or a bounce copy of it.
+    pub src: Pfn,
+    /// `src` is a bounce copy (`writeback = skip` or `bounce`), freed at the end; the folio
+    /// itself stays dirty and is not under writeback.
+    pub bounce: bool,
+    /// The bio took a pin on `src` (`bio_refs = all-pins`), which `bio_put` drops.
+    pub pinned: bool,
+    /// What `src` held when the bio was submitted.
+    pub submitted: PageContent,
+}
+
+impl Record for WbPage {
+    fn pack(self) -> u128 {
+        let stage = match self.stage {
+            WbStage::Idle => 0u128,
+            WbStage::Submitted => 1,
+            WbStage::Transferred => 2,
+        };
+        stage
+            | u128::from(self.src.0) << 2
+            | u128::from(self.bounce) << 34
+            | u128::from(self.pinned) << 35
+            | self.submitted.pack() << 36
+    }
+}
+
 /// Every file's page cache and disk blocks.
 ///
 /// # Invariants
 ///
-/// File `f`'s pages are `slots[base[f]..base[f + 1]]` and `disk[base[f]..base[f + 1]]`. A
-/// cached page is a small folio holding one reference for the page cache.
+/// File `f`'s pages are `slots[base[f]..base[f + 1]]`, `disk[base[f]..base[f + 1]]` and
+/// `wb[base[f]..base[f + 1]]`. A cached page is a small folio holding one reference for the
+/// page cache (and one for its buffers, if attached).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PageCache {
     files: Vec<FileShape>,
     base: Vec<u32>,
     slots: Table<CacheSlot>,
     disk: Table<PageContent>,
+    wb: Table<WbPage>,
 }
 
-journaled!(PageCache { slots, disk });
+journaled!(PageCache { slots, disk, wb });
 
 impl PageCache {
     /// Files of the given shapes, nothing cached, every block holding its file's `init`.
@@ -88,6 +145,7 @@ impl PageCache {
             base,
             slots: Table::new(TableId::PageCache.id(), total),
             disk: Table::new(TableId::Disk.id(), total),
+            wb: Table::new(TableId::Writeback.id(), total),
         };
         for (f, shape) in files.iter().enumerate() {
             for i in 0..shape.pages {
@@ -117,6 +175,39 @@ impl PageCache {
     fn slot(&self, file: FileId, index: u32) -> usize {
         debug_assert!(index < self.files[file].pages);
         (self.base[file] + index) as usize
+    }
+
+    /// The number of pages of every file together: file `f`'s page `i` is page
+    /// `first_page(f) + i` of them.
+    pub fn total_pages(&self) -> u32 {
+        *self.base.last().unwrap()
+    }
+
+    /// Where file `file`'s pages start among every file's.
+    pub fn first_page(&self, file: FileId) -> u32 {
+        self.base[file]
+    }
+
+    /// The file and page of page `slot` of every file's.
+    pub fn file_page(&self, slot: u32) -> (FileId, u32) {
+        let f = self.base.partition_point(|&b| b <= slot) - 1;
+        (f, slot - self.base[f])
+    }
+
+    /// Page `index` of `file`'s writeback.
+    pub fn wb(&self, file: FileId, index: u32) -> WbPage {
+        self.wb.get(self.slot(file, index))
+    }
+
+    /// Sets page `index` of `file`'s writeback.
+    pub fn set_wb(&mut self, file: FileId, index: u32, wb: WbPage) {
+        let slot = self.slot(file, index);
+        self.wb.set(slot, wb);
+    }
+
+    /// Whether any page of `file` has writeback in flight.
+    pub fn writeback_in_flight(&self, file: FileId) -> bool {
+        (0..self.files[file].pages).any(|i| self.wb(file, i).stage != WbStage::Idle)
     }
 
     /// `filemap_get_folio`: the page caching page `index` of `file`, if one does.
@@ -171,12 +262,110 @@ impl PageCache {
         if let Some(pfn) = self.lookup(file, index) {
             return Some(pfn);
         }
-        let pfn = mem.alloc_folio(0, gfp)?;
+        let pfn = self.filemap_add_folio(mem, file, index, gfp)?;
         mem.set_content(pfn, self.block(file, index));
-        let slot = self.slot(file, index);
-        self.slots.set(slot, CacheSlot { pfn: Some(pfn) });
         ev.note(|| format!("page {index} of file {file} read into the page cache at {pfn}"));
         Some(pfn)
+    }
+
+    /// `filemap_add_folio`: a new small folio caching page `index` of `file`, holding the page
+    /// cache's reference; `None` (ENOMEM) if no frame is free. Its content is the caller's.
+    fn filemap_add_folio(
+        &mut self,
+        mem: &mut MemMap,
+        file: FileId,
+        index: u32,
+        gfp: Gfp,
+    ) -> Option<Pfn> {
+        let pfn = mem.alloc_folio(0, gfp)?;
+        mem.set_page_flag(pfn, PageFlags::CACHE, true);
+        if self.files[file].fs.has_buffers() {
+            mem.set_page_flag(pfn, PageFlags::BUFFERED_FS, true);
+        }
+        let slot = self.slot(file, index);
+        self.slots.set(slot, CacheSlot { pfn: Some(pfn) });
+        Some(pfn)
+    }
+
+    /// Whether page `index` of `file` is in the page cache.
+    pub fn is_cached(&self, file: FileId, index: u32) -> bool {
+        self.lookup(file, index).is_some()
+    }
+
+    /// Attaches ext4's buffers to a cached folio that has none (`create_empty_buffers` from
+    /// `ext4_write_begin` or `block_page_mkwrite`): `folio_attach_private`, one reference. A
+    /// shmem folio has no private state.
+    pub fn folio_attach_buffers(&self, mem: &mut MemMap, file: FileId, pfn: Pfn, ev: &mut Events) {
+        if !self.files[file].fs.has_buffers() || mem.folio_test(pfn, PageFlags::PRIVATE) {
+            return;
+        }
+        mem.folio_ref_add(pfn, 1, 1, ev);
+        mem.folio_set_flag(pfn, PageFlags::PRIVATE, true);
+        ev.note(|| format!("buffers attached to {pfn}"));
+    }
+
+    /// `filemap_release_folio` → `try_to_free_buffers` (fs/buffer.c): drops a clean folio's
+    /// buffers, whatever else holds it (`folio_detach_private`: one reference). False if it
+    /// has none, or is dirty or under writeback (buffers in use).
+    pub fn filemap_release_folio(&self, mem: &mut MemMap, pfn: Pfn, ev: &mut Events) -> bool {
+        let flags = mem.folio_flags(pfn);
+        if !flags.contains(PageFlags::PRIVATE)
+            || flags.intersects(PageFlags::DIRTY | PageFlags::WRITEBACK)
+        {
+            return false;
+        }
+        mem.folio_set_flag(pfn, PageFlags::PRIVATE, false);
+        mem.folio_put_refs(pfn, 1, 1, "folio_detach_private", ev);
+        ev.note(|| format!("buffers of {pfn} released"));
+        true
+    }
+
+    /// `->page_mkwrite` on the first write fault through a shared mapping (ext4:
+    /// `ext4_page_mkwrite` → `block_page_mkwrite`: buffers attached, the folio dirtied); shmem
+    /// has none, and the fault dirties the folio (`fault_dirty_shared_page`).
+    pub fn page_mkwrite(&self, mem: &mut MemMap, file: FileId, pfn: Pfn, ev: &mut Events) {
+        self.folio_attach_buffers(mem, file, pfn, ev);
+        mem.folio_mark_dirty(pfn, ev);
+    }
+
+    /// A buffered `write(2)` of a whole page (`generic_perform_write`: `write_begin`, the copy,
+    /// `write_end`): the cached folio, or a new one (a whole-page write reads nothing in), gets
+    /// buffers (ext4), the content, and `PG_dirty`. `None` (ENOMEM) if no frame is free.
+    pub fn generic_perform_write(
+        &mut self,
+        mem: &mut MemMap,
+        file: FileId,
+        index: u32,
+        content: PageContent,
+        ev: &mut Events,
+    ) -> Option<Pfn> {
+        let pfn = match self.lookup(file, index) {
+            Some(pfn) => pfn,
+            None => self.filemap_add_folio(mem, file, index, Gfp::Movable)?,
+        };
+        self.folio_attach_buffers(mem, file, pfn, ev);
+        mem.set_content(pfn, content);
+        mem.folio_mark_dirty(pfn, ev);
+        Some(pfn)
+    }
+
+    /// Removes page `index` of `file` from the page cache (`__filemap_remove_folio`): the
+    /// slot empties and the page cache's reference is dropped (the folio is freed if nothing
+    /// else holds it).
+    pub fn filemap_remove_folio(
+        &mut self,
+        mem: &mut MemMap,
+        file: FileId,
+        index: u32,
+        ev: &mut Events,
+    ) {
+        let Some(pfn) = self.lookup(file, index) else {
+            return;
+        };
+        let slot = self.slot(file, index);
+        self.slots.set(slot, CacheSlot { pfn: None });
+        mem.folio_set_flag(pfn, PageFlags::CACHE | PageFlags::BUFFERED_FS, false);
+        mem.folio_put_refs(pfn, 1, 1, "the page cache's reference", ev);
     }
 
     /// The disk blocks written since the latest checkpoint: (file, index, old content).

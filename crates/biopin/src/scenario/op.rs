@@ -33,6 +33,28 @@ pub struct Addr {
     pub pages_at: Range<usize>,
 }
 
+/// A page of a file: `FILE[i]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilePage {
+    /// The file.
+    pub file: Name,
+    /// The page.
+    pub page: u32,
+    /// Where `[i]` was written.
+    pub page_at: Range<usize>,
+}
+
+/// Pages of a file: `FILE`, `FILE[i]` or `FILE[a..b]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileRange {
+    /// The file.
+    pub file: Name,
+    /// The pages, first to last + 1; `None` for the whole file.
+    pub pages: Option<Range<u32>>,
+    /// Where the page index or range was written.
+    pub pages_at: Range<usize>,
+}
+
 /// Whether a GUP op takes references or pins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum GupKind {
@@ -129,8 +151,20 @@ pub enum Op {
         /// Where `L` was written.
         len_at: Range<usize>,
     },
+    /// `write FILE[i] V`: buffered write(2) of a whole page.
+    Write(FilePage, u8),
+    /// `read FILE[i] [== V]`: buffered read(2) of a whole page.
+    Read(FilePage, Option<u8>),
+    /// `writeback FILE` (background) / `fsync FILE` (integrity, waits).
+    Writeback(Name, bool),
+    /// `reclaim`: one pass over every page-cache folio.
+    Reclaim,
+    /// `migrate A`: try to migrate the folio behind each page of A.
+    Migrate(Addr),
     /// `rdma-reg A as H`.
     RdmaReg(Addr, Name),
+    /// `rdma-reg-fd FILE[a..b] as H`.
+    RdmaRegFd(FileRange, Name),
     /// `rdma-dereg H`.
     RdmaDereg(Name),
     /// `assert ...`.
@@ -167,23 +201,12 @@ impl fmt::Display for OpError {
 
 /// The ops of the format that a later layer will model: recognised, and refused as not
 /// supported yet.
-pub const NOT_YET: &[(&str, &str)] = &[
-    ("write", "the page cache"),
-    ("read", "the page cache"),
-    ("writeback", "the page cache and writeback"),
-    ("fsync", "the page cache and writeback"),
-    ("truncate", "the page cache"),
-    ("reclaim", "the page cache and reclaim"),
-    ("migrate", "reclaim and migration"),
-    (
-        "rdma-reg-fd",
-        "the page cache (a registration of page-cache pages by file)",
-    ),
-];
+pub const NOT_YET: &[(&str, &str)] = &[("truncate", "a later version of the page cache")];
 
 /// The ops this version models, for error messages.
 pub const MODELLED: &str = "store, load, fork, exit, munmap, mprotect, get, pin, put, unpin, \
-     dma-write, dma-read, vmsplice, pipe-read, dio-read, dio-write, rdma-reg, rdma-dereg, assert";
+     dma-write, dma-read, vmsplice, pipe-read, dio-read, dio-write, rdma-reg, rdma-reg-fd, \
+     rdma-dereg, write, read, writeback, fsync, reclaim, migrate, assert";
 
 #[derive(Clone, Copy)]
 struct Word<'a> {
@@ -379,36 +402,7 @@ fn addr(word: Word<'_>) -> Result<Addr, OpError> {
     let pages_at = idx_at..word.at + word.text.len();
     let pages = match index {
         None => None,
-        Some(idx) => {
-            let inner = idx
-                .strip_suffix(']')
-                .ok_or_else(|| err(pages_at.clone(), "unclosed `[`: write [i] or [a..b]"))?;
-            let bad = || {
-                err(
-                    pages_at.clone(),
-                    format!("`[{inner}]` is not a page index: write [i] or [a..b]"),
-                )
-            };
-            let page = |t: &str| {
-                number(t)
-                    .and_then(|n| u32::try_from(n).ok())
-                    .ok_or_else(bad)
-            };
-            let range = match inner.split_once("..") {
-                Some((a, b)) => page(a)?..page(b)?,
-                None => {
-                    let i = page(inner)?;
-                    i..i.checked_add(1).ok_or_else(bad)?
-                }
-            };
-            if range.is_empty() {
-                return Err(err(
-                    pages_at,
-                    format!("empty page range [{inner}]: a..b needs a < b"),
-                ));
-            }
-            Some(range)
-        }
+        Some(idx) => Some(bracketed_pages(idx, &pages_at)?),
     };
     Ok(Addr {
         task,
@@ -416,6 +410,38 @@ fn addr(word: Word<'_>) -> Result<Addr, OpError> {
         pages,
         pages_at,
     })
+}
+
+/// `i]` or `a..b]` (what follows `[`): pages a..b-1, not empty.
+fn bracketed_pages(idx: &str, pages_at: &Range<usize>) -> Result<Range<u32>, OpError> {
+    let inner = idx
+        .strip_suffix(']')
+        .ok_or_else(|| err(pages_at.clone(), "unclosed `[`: write [i] or [a..b]"))?;
+    let bad = || {
+        err(
+            pages_at.clone(),
+            format!("`[{inner}]` is not a page index: write [i] or [a..b]"),
+        )
+    };
+    let page = |t: &str| {
+        number(t)
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(bad)
+    };
+    let range = match inner.split_once("..") {
+        Some((a, b)) => page(a)?..page(b)?,
+        None => {
+            let i = page(inner)?;
+            i..i.checked_add(1).ok_or_else(bad)?
+        }
+    };
+    if range.is_empty() {
+        return Err(err(
+            pages_at.clone(),
+            format!("empty page range [{inner}]: a..b needs a < b"),
+        ));
+    }
+    Ok(range)
 }
 
 /// Parses one op.
@@ -515,6 +541,24 @@ pub fn parse_op(text: &str) -> Result<(Op, Option<Errno>), OpError> {
             Op::RdmaReg(a, name(w.take("a handle name after `as`")?, "handle")?)
         }
         "rdma-dereg" => Op::RdmaDereg(name(w.take("a handle")?, "handle")?),
+        "rdma-reg-fd" => {
+            let f = file_range(w.take("file pages (FILE[a..b])")?)?;
+            w.expect("as", "`as HANDLE`")?;
+            Op::RdmaRegFd(f, name(w.take("a handle name after `as`")?, "handle")?)
+        }
+        "writeback" | "fsync" => {
+            Op::Writeback(name(w.take("a file")?, "file")?, verb.text == "fsync")
+        }
+        "reclaim" => Op::Reclaim,
+        "migrate" => Op::Migrate(addr(w.take("an address")?)?),
+        "write" => {
+            let f = file_page(w.take("a file page (FILE[i])")?)?;
+            Op::Write(f, value(w.take("a value")?)?)
+        }
+        "read" => {
+            let f = file_page(w.take("a file page (FILE[i])")?)?;
+            Op::Read(f, check(&mut w)?)
+        }
         "assert" => Op::Assert(assertion(&mut w)?),
         other => {
             if let Some((_, layer)) = NOT_YET.iter().find(|(v, _)| *v == other) {
@@ -533,6 +577,65 @@ pub fn parse_op(text: &str) -> Result<(Op, Option<Errno>), OpError> {
     };
     w.done()?;
     Ok((op, expect))
+}
+
+/// `FILE`, `FILE[i]` or `FILE[a..b]`: pages of a file.
+fn file_range(word: Word<'_>) -> Result<FileRange, OpError> {
+    let (f_text, index) = match word.text.split_once('[') {
+        Some((f, idx)) => (f, Some(idx)),
+        None => (word.text, None),
+    };
+    let file = name(
+        Word {
+            text: f_text,
+            at: word.at,
+        },
+        "file",
+    )?;
+    let pages_at = word.at + f_text.len()..word.at + word.text.len();
+    let pages = match index {
+        None => None,
+        Some(idx) => Some(bracketed_pages(idx, &pages_at)?),
+    };
+    Ok(FileRange {
+        file,
+        pages,
+        pages_at,
+    })
+}
+
+/// `FILE[i]`: one page of a file.
+fn file_page(fw: Word<'_>) -> Result<FilePage, OpError> {
+    let bad_file = || {
+        err(
+            fw.span(),
+            format!("`{}` is not a file page: write FILE[i]", fw.text),
+        )
+    };
+    let (f_text, idx) = fw.text.split_once('[').ok_or_else(bad_file)?;
+    let file = name(
+        Word {
+            text: f_text,
+            at: fw.at,
+        },
+        "file",
+    )?;
+    let page_at = fw.at + f_text.len()..fw.at + fw.text.len();
+    let page = idx
+        .strip_suffix(']')
+        .and_then(number)
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| {
+            err(
+                page_at.clone(),
+                format!("`[{idx}` is not one page index: write FILE[i]"),
+            )
+        })?;
+    Ok(FilePage {
+        file,
+        page,
+        page_at,
+    })
 }
 
 /// `dio-read A[+OFF] FILE[i] [len L]` and `dio-write ...`.
@@ -560,32 +663,11 @@ fn dio(w: &mut Words<'_>, verb: Word<'_>) -> Result<Op, OpError> {
                 )
             })?,
     };
-    let fw = w.take("a file page (FILE[i])")?;
-    let bad_file = || {
-        err(
-            fw.span(),
-            format!("`{}` is not a file page: write FILE[i]", fw.text),
-        )
-    };
-    let (f_text, idx) = fw.text.split_once('[').ok_or_else(bad_file)?;
-    let file = name(
-        Word {
-            text: f_text,
-            at: fw.at,
-        },
-        "file",
-    )?;
-    let file_page_at = fw.at + f_text.len()..fw.at + fw.text.len();
-    let file_page = idx
-        .strip_suffix(']')
-        .and_then(number)
-        .and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(|| {
-            err(
-                file_page_at.clone(),
-                format!("`[{idx}` is not one page index: write FILE[i]"),
-            )
-        })?;
+    let FilePage {
+        file,
+        page: file_page,
+        page_at: file_page_at,
+    } = self::file_page(w.take("a file page (FILE[i])")?)?;
     let (len, len_at) = match w.take_if("len") {
         None => (None, w.end..w.end),
         Some(_) => {
@@ -848,7 +930,7 @@ mod tests {
         let e = bad("frobnicate x");
         assert_eq!(e.at, 0..10);
         assert!(e.message.starts_with("unknown op `frobnicate`"));
-        let e = bad("rdma-reg-fd f[0..1] as h");
+        let e = bad("truncate f 0");
         assert!(e.message.contains("not supported yet"), "{}", e.message);
         let e = bad("get app:buf[0] longterm longterm as h");
         assert_eq!(e.at, 24..32);

@@ -34,9 +34,9 @@ impl Kernel<'_> {
     /// (`do_anonymous_page`; for a file mapping `do_read_fault`, or `do_cow_fault` for a write
     /// to a private one), or a write fault on a write-protected one (`do_wp_page`). `gfp` is
     /// where a new page may come from (normal only under `memalloc_pin_save()`). Errors: EFAULT
-    /// for no VMA or no permission (the kernel's SIGSEGV), ENOMEM when no frame is free.
-    /// Simplification: a write fault on a shared file mapping (`do_shared_fault`,
-    /// `page_mkwrite`) is not modelled yet; scenarios cannot ask for one.
+    /// for no VMA or no permission (the kernel's SIGSEGV), ENOMEM when no frame is free. A
+    /// write fault through a shared file mapping is `do_shared_fault` (missing PTE) or
+    /// `wp_page_shared` (write-protected PTE), each calling `->page_mkwrite`.
     pub fn handle_mm_fault(
         &mut self,
         task: TaskId,
@@ -51,11 +51,15 @@ impl Kernel<'_> {
         if write && v.prot != Prot::Rw {
             return Err(Errno::EFAULT);
         }
-        if write && v.kind == VmaKind::Shared {
-            return Err(Errno::EFAULT);
-        }
+        let shared = v.kind == VmaKind::Shared;
         match (self.present_page(task, vma, page, "fault")?, v.file) {
             (None, None) => self.do_anonymous_page(task, vma, page, write, gfp),
+            (None, Some((file, offset))) if write && shared => {
+                self.do_shared_fault(task, vma, page, file, offset + page, gfp)
+            }
+            (Some((pfn, false)), Some((file, _))) if write && shared => {
+                self.wp_page_shared(task, vma, page, file, pfn)
+            }
             (None, Some((file, offset))) if write => {
                 self.do_cow_fault(task, vma, page, file, offset + page, gfp)
             }
@@ -67,8 +71,78 @@ impl Kernel<'_> {
         }
     }
 
+    /// `filemap_fault` / `shmem_fault` through the kernel: the cached page, or a page read in
+    /// from the disk by a read bio, which costs its I/O (`bio_refs = all-pins`: the bio pins the
+    /// page for the read, `get_gup_pin`, and unpins it at `bio_put`; the read ends in the same
+    /// step, so the counts end where they began).
+    pub fn filemap_fault(&mut self, file: FileId, index: u32, gfp: Gfp) -> Result<Pfn, Errno> {
+        let cached = self.cache.is_cached(file, index);
+        let pfn = self
+            .cache
+            .filemap_fault(self.mem, file, index, gfp, self.ev)
+            .ok_or(Errno::ENOMEM)?;
+        if !cached && self.cache.file(file).fs.has_buffers() {
+            self.page_cache_bio();
+        }
+        Ok(pfn)
+    }
+
+    /// The I/O cost of a page-cache bio of one small page (a read in, a writeback): a page of
+    /// I/O, and under `bio_refs = all-pins` a pin taken and dropped.
+    pub fn page_cache_bio(&mut self) {
+        let io = self.ev.io;
+        self.ev.io = true;
+        if self.design.bio_refs == crate::design::BioRefs::AllPins {
+            self.ev.count_ref_ops(2);
+        }
+        self.ev.io_pages += 1;
+        self.ev.io = io;
+    }
+
+    /// `do_shared_fault` (mm/memory.c): the page-cache page (read in if needed), made ready to
+    /// be written by `->page_mkwrite` (ext4 attaches its buffers and dirties the folio), mapped
+    /// writable.
+    fn do_shared_fault(
+        &mut self,
+        task: TaskId,
+        vma: VmaId,
+        page: u32,
+        file: FileId,
+        index: u32,
+        gfp: Gfp,
+    ) -> Result<(), Errno> {
+        let pfn = self.filemap_fault(file, index, gfp)?;
+        self.cache.page_mkwrite(self.mem, file, pfn, self.ev);
+        self.mem.folio_ref_add(pfn, 1, 1, self.ev);
+        self.mem.page_mapcount_add(pfn, 1);
+        self.set_pte(task, vma, page, Pte::Present { pfn, write: true });
+        self.ev
+            .note(|| format!("shared write fault: page {page} maps {pfn} writable (page_mkwrite)"));
+        Ok(())
+    }
+
+    /// `wp_page_shared` (mm/memory.c): a write fault on a write-protected PTE of a shared
+    /// mapping (writeback's `page_mkclean` made it so): `->page_mkwrite` again, and the same
+    /// page mapped writable.
+    fn wp_page_shared(
+        &mut self,
+        task: TaskId,
+        vma: VmaId,
+        page: u32,
+        file: FileId,
+        pfn: Pfn,
+    ) -> Result<(), Errno> {
+        self.cache.page_mkwrite(self.mem, file, pfn, self.ev);
+        self.set_pte(task, vma, page, Pte::Present { pfn, write: true });
+        self.ev
+            .note(|| format!("shared write fault: {pfn} made writable again (page_mkwrite)"));
+        Ok(())
+    }
+
     /// `do_read_fault` (mm/memory.c): maps the page-cache page of the file page (read in if
-    /// needed, `filemap_fault`) read-only, with a reference and a mapcount for the PTE.
+    /// needed, `filemap_fault`), with a reference and a mapcount for the PTE: read-only, except
+    /// in a writable shared mapping of shmem, which wants no write notification
+    /// (`vma_wants_writenotify`: no `page_mkwrite`, no writeback) and is mapped writable.
     fn do_read_fault(
         &mut self,
         task: TaskId,
@@ -78,13 +152,14 @@ impl Kernel<'_> {
         index: u32,
         gfp: Gfp,
     ) -> Result<(), Errno> {
-        let pfn = self
-            .cache
-            .filemap_fault(self.mem, file, index, gfp, self.ev)
-            .ok_or(Errno::ENOMEM)?;
+        let pfn = self.filemap_fault(file, index, gfp)?;
         self.mem.folio_ref_add(pfn, 1, 1, self.ev);
         self.mem.page_mapcount_add(pfn, 1);
-        self.set_pte(task, vma, page, Pte::Present { pfn, write: false });
+        let v = self.vma(task, vma).expect("checked by the caller");
+        let write = v.kind == VmaKind::Shared
+            && v.prot == Prot::Rw
+            && !self.cache.file(file).fs.has_buffers();
+        self.set_pte(task, vma, page, Pte::Present { pfn, write });
         self.ev
             .note(|| format!("read fault: page {page} maps the page-cache page {pfn}"));
         Ok(())
@@ -102,10 +177,7 @@ impl Kernel<'_> {
         index: u32,
         gfp: Gfp,
     ) -> Result<(), Errno> {
-        let src = self
-            .cache
-            .filemap_fault(self.mem, file, index, gfp, self.ev)
-            .ok_or(Errno::ENOMEM)?;
+        let src = self.filemap_fault(file, index, gfp)?;
         let new = self.mem.alloc_folio(0, gfp).ok_or(Errno::ENOMEM)?;
         self.mem.set_content(new, self.mem.content(src));
         self.mem

@@ -13,8 +13,8 @@ impl Kernel<'_> {
     /// that a reference still naming them through a broken count is a use-after-free when
     /// used).
     ///
-    /// The kernel moves a folio only if its refcount is exactly what its mappings and the page
-    /// cache account for (`folio_migrate_mapping` fails with -EAGAIN otherwise, and moves the
+    /// The kernel moves a folio only if its refcount is exactly what its mappings, the page
+    /// cache and its buffers account for (`folio_migrate_mapping` fails with -EAGAIN otherwise, and moves the
     /// page cache's slot to the new folio when it succeeds), so any GUP reference or pin
     /// blocks it: -EAGAIN here. A large folio for which no free block of its order exists is
     /// split and its base pages moved one by one (`migrate_pages_batch` → `try_split_folio`);
@@ -27,7 +27,8 @@ impl Kernel<'_> {
         let expected: i64 = (0..nr)
             .map(|i| i64::from(self.mem.frame(Pfn(old.0 + i)).mapcount))
             .sum::<i64>()
-            + i64::from(cached.is_some());
+            + i64::from(cached.is_some())
+            + i64::from(self.mem.folio_test(old, crate::mm::PageFlags::PRIVATE));
         if i64::from(self.mem.folio_ref_count(old)) != expected {
             return Err(Errno::EAGAIN);
         }

@@ -4,32 +4,24 @@
 //! direct-I/O op leaves in the world, and the cost each design pays.
 
 use biopin::block::{Bio, BioFlags, Drop, HeldBio, IovIter, IterDir, IterKind, IterSeg, Taken};
-use biopin::design::Design;
 use biopin::errno::Errno;
 use biopin::gup::{FollFlags, UserRange};
 use biopin::io::{BioStage, IoStage};
 use biopin::mm::{Events, GUP_PIN_COUNTING_BIAS, Invariant, MemMap, PageFlags, Pfn};
 use biopin::pagecache::{FileShape, Fs, PageCache};
-use biopin::vm::{Kernel, Prot, Pte, Vm, VmaKind, VmaShape};
+use biopin::vm::{Prot, Pte, Vm, VmaKind, VmaShape};
 use biopin::{KernelModel, World, least_schedule, load_str};
 
-use crate::design;
+use crate::{Machine, design};
 
-/// One task with a 4-page anon VMA of small pages (0) and a 4-page huge VMA (1), and one
-/// ext4 file of 4 pages.
-struct Machine {
-    mem: MemMap,
-    vm: Vm,
-    cache: PageCache,
-    design: Design,
-    ev: Events,
-}
+// One task with a 4-page anon VMA of small pages (0) and a 4-page huge VMA (1), and one
+// ext4 file of 4 pages.
 
 const SMALL: usize = 0;
 const HUGE: usize = 1;
 
 impl Machine {
-    fn new(design_name: &str) -> Self {
+    fn dio(design_name: &str) -> Self {
         let shape = |pages, order| VmaShape {
             kind: VmaKind::Anon,
             file: None,
@@ -46,19 +38,10 @@ impl Machine {
                 pages: 4,
                 fs: Fs::Ext4,
                 init: 0xab,
+                stable_writes: false,
             }]),
             design: design(design_name),
             ev,
-        }
-    }
-
-    fn k(&mut self) -> Kernel<'_> {
-        Kernel {
-            mem: &mut self.mem,
-            vm: &mut self.vm,
-            cache: &mut self.cache,
-            design: &self.design,
-            ev: &mut self.ev,
         }
     }
 
@@ -77,10 +60,6 @@ impl Machine {
 
     fn refcount(&self, pfn: Pfn) -> i32 {
         self.mem.folio_ref_count(pfn)
-    }
-
-    fn raised(&self, id: Invariant) -> bool {
-        self.ev.raised.iter().any(|(i, _)| *i == id)
     }
 
     /// A bio of up to 256 bvecs filled from `iter`.
@@ -123,7 +102,7 @@ const PRESETS: [(&str, i32); 5] = [
 fn each_preset_takes_what_its_gup_says_and_its_release_gives_it_back() {
     for (preset, per_page) in PRESETS {
         for read in [true, false] {
-            let mut m = Machine::new(preset);
+            let mut m = Machine::dio(preset);
             let pages = m.touch(SMALL, 0..3);
             let dir = if read { IterDir::Dest } else { IterDir::Source };
             let (b, r) = m.fill(&mut ubuf(dir, SMALL, 0, 3 * 4096));
@@ -156,7 +135,7 @@ fn a_same_page_merge_drops_the_duplicate_reference_at_once() {
     // bio_iov_add_page merges it into the first bvec, dropping what it took (4569180495600
     // for FOLL_GET references; bio_release_page / unpin_user_folio for pins).
     for (preset, per_page) in PRESETS {
-        let mut m = Machine::new(preset);
+        let mut m = Machine::dio(preset);
         let page = m.touch(SMALL, 0..1)[0];
         let seg = |start| IterSeg::User {
             task: 0,
@@ -190,7 +169,7 @@ fn a_bvec_iterator_lends_its_pages_except_under_all_pins() {
         ("kara-2019", BioFlags::empty(), GUP_PIN_COUNTING_BIAS as i32),
         ("linux-6.5", BioFlags::CLONED, 0),
     ] {
-        let mut m = Machine::new(preset);
+        let mut m = Machine::dio(preset);
         let page = m.touch(SMALL, 0..1)[0];
         let mut it = IovIter::new(
             IterKind::Bvec,
@@ -219,16 +198,16 @@ fn a_bvec_iterator_lends_its_pages_except_under_all_pins() {
 
 #[test]
 fn all_pins_reports_a_reference_when_it_is_added_and_skips_clones_at_bio_put() {
-    let mut m = Machine::new("kara-2019+gup=get");
+    let mut m = Machine::dio("kara-2019+gup=get");
     m.touch(SMALL, 0..1);
     let (_, r) = m.fill(&mut ubuf(IterDir::Dest, SMALL, 0, 4096));
     r.unwrap();
     assert!(
-        m.raised(Invariant::BadRelease),
+        m.has(Invariant::BadRelease),
         "the assertion in bio_add_page fires before any release"
     );
 
-    let mut m = Machine::new("kara-2019");
+    let mut m = Machine::dio("kara-2019");
     let page = m.touch(SMALL, 0..1)[0];
     let (b, _) = m.fill(&mut ubuf(IterDir::Source, SMALL, 0, 4096));
     let mut clone = b.clone();
@@ -246,25 +225,22 @@ fn all_pins_reports_a_reference_when_it_is_added_and_skips_clones_at_bio_put() {
 
 #[test]
 fn the_wrong_primitive_is_a_bad_release_that_still_does_what_the_kernel_would() {
-    let mut m = Machine::new("linux-6.5");
+    let mut m = Machine::dio("linux-6.5");
     let page = m.touch(SMALL, 0..1)[0];
     m.k()
         .bio_drop(&[page], Taken::Get, Drop::Put, false, "test");
-    assert!(
-        !m.raised(Invariant::BadRelease),
-        "put on a reference is right"
-    );
+    assert!(!m.has(Invariant::BadRelease), "put on a reference is right");
     assert_eq!(m.refcount(page), 0, "and it took the count to zero");
-    let mut m = Machine::new("linux-6.5");
+    let mut m = Machine::dio("linux-6.5");
     let page = m.touch(SMALL, 0..1)[0];
     m.k()
         .bio_drop(&[page], Taken::Pin, Drop::Put, false, "test");
-    assert!(m.raised(Invariant::BadRelease), "put on a pin");
+    assert!(m.has(Invariant::BadRelease), "put on a pin");
 }
 
 #[test]
 fn a_read_whose_page_was_cleaned_is_released_later_by_bio_dirty_work() {
-    let mut m = Machine::new("linux-6.5");
+    let mut m = Machine::dio("linux-6.5");
     let pages = m.touch(SMALL, 0..2);
     let (b, r) = m.fill(&mut ubuf(IterDir::Dest, SMALL, 0, 8192));
     r.unwrap();
@@ -283,7 +259,7 @@ fn a_read_whose_page_was_cleaned_is_released_later_by_bio_dirty_work() {
 
 #[test]
 fn an_extraction_that_fails_partway_keeps_what_it_took() {
-    let mut m = Machine::new("linux-6.5");
+    let mut m = Machine::dio("linux-6.5");
     let pages = m.touch(SMALL, 0..4);
     m.k().munmap_range(0, SMALL, 2..3).unwrap();
     let range = UserRange {
@@ -317,7 +293,7 @@ fn each_design_pays_for_a_read_what_its_kernel_functions_do() {
         ("linux-6.5", 8, 4),
     ] {
         for (vma, want) in [(SMALL, small), (HUGE, large)] {
-            let mut m = Machine::new(preset);
+            let mut m = Machine::dio(preset);
             m.touch(vma, 0..4);
             let before = m.ev.ref_ops;
             let (b, r) = m.fill(&mut ubuf(IterDir::Dest, vma, 0, 4 * 4096));
@@ -443,7 +419,7 @@ fn kernel_pages_of_a_kvec_hold_what_each_design_releases() {
         ),
         ("linux-6.5", Some((Taken::Nothing, 0))),
     ] {
-        let mut m = Machine::new(preset);
+        let mut m = Machine::dio(preset);
         let page = m.touch(SMALL, 0..1)[0];
         let mut it = IovIter::new(
             IterKind::Kvec,

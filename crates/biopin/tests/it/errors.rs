@@ -40,7 +40,8 @@ fn each_kind_of_bad_op_is_placed() {
         ),
         ("store nobody:buf[0] 1", 15, "unknown process `nobody`"),
         ("store app:heap[0] 1", 19, "unknown VMA `heap`"),
-        ("rdma-reg-fd app:buf[0] as r", 9, "not supported yet"),
+        ("truncate app 1", 9, "not supported yet"),
+        ("rdma-reg-fd nofile[0] as r", 21, "unknown file `nofile`"),
         ("rdma-dereg nobody", 20, "unknown handle `nobody`"),
         ("dio-read app:buf[0] nofile[0]", 29, "unknown file `nofile`"),
         (
@@ -363,7 +364,6 @@ fn direct_io_that_leaves_its_memory_or_file_is_refused_where_it_is_written() {
             29,
             "shmem, which has no block device",
         ),
-        ("dio-read app:map f[0]", 22, "shared file mapping"),
         ("dio-write app:buf[0] f[0]", 30, "file `f` is mapped"),
         ("dio-read app:buf[0]+0x f[0]", 28, "not a byte offset"),
     ];

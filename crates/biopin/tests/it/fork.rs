@@ -2,31 +2,23 @@
 //! decision, checked directly against docs/kernel.md §7; the leak and pin-unreliable
 //! invariants; and the corrections to the foundation, each with the case that was wrong.
 
-use biopin::design::Design;
 use biopin::errno::Errno;
 use biopin::gup::UserRange;
 use biopin::mm::{Events, GUP_PIN_COUNTING_BIAS, Invariant, MemMap, PageFlags, Pfn, Zone};
 use biopin::pagecache::{FileShape, Fs, PageCache};
-use biopin::vm::{Kernel, Prot, Pte, Vm, VmaKind, VmaShape};
+use biopin::vm::{Prot, Pte, Vm, VmaKind, VmaShape};
 use biopin::{ScenarioBuilder, Verdict};
 
-use crate::{design, run};
+use crate::{Machine, design, run};
 
-/// A parent (task 0) and the child its fork creates (task 1), each with a one-page anon VMA
-/// (0), a 4-page huge VMA (1) and a one-page private mapping of a one-page shmem file (2).
-struct Machine {
-    mem: MemMap,
-    vm: Vm,
-    cache: PageCache,
-    design: Design,
-    ev: Events,
-}
+// A parent (task 0) and the child its fork creates (task 1), each with a one-page anon VMA
+// (0), a 4-page huge VMA (1) and a one-page private mapping of a one-page shmem file (2).
 
 const PARENT: usize = 0;
 const CHILD: usize = 1;
 
 impl Machine {
-    fn new(frames: u32, movable: u32, design_name: &str) -> Self {
+    fn forking(frames: u32, movable: u32, design_name: &str) -> Self {
         let shape = |kind, pages, order, file| VmaShape {
             kind,
             file,
@@ -50,19 +42,10 @@ impl Machine {
                 pages: 1,
                 fs: Fs::Shmem,
                 init: 0,
+                stable_writes: false,
             }]),
             design: design(design_name),
             ev: Events::detailed(),
-        }
-    }
-
-    fn k(&mut self) -> Kernel<'_> {
-        Kernel {
-            mem: &mut self.mem,
-            vm: &mut self.vm,
-            cache: &mut self.cache,
-            design: &self.design,
-            ev: &mut self.ev,
         }
     }
 
@@ -79,7 +62,7 @@ impl Machine {
         }
     }
 
-    fn raised(&self) -> Verdict {
+    fn verdict(&self) -> Verdict {
         self.ev.raised.iter().map(|r| r.0).collect()
     }
 }
@@ -104,7 +87,7 @@ const ERAS: [&str; 4] = [
 #[test]
 fn a_page_still_shared_with_a_child_is_copied_under_every_era() {
     for era in ERAS {
-        let mut m = Machine::new(16, 0, era);
+        let mut m = Machine::forking(16, 0, era);
         m.k().store(PARENT, 0, 0, 0x11).unwrap();
         let page = m.pfn(PARENT, 0, 0);
         m.fork();
@@ -125,7 +108,7 @@ fn after_the_child_exits_each_era_decides_by_its_own_count() {
         ("linux-6.5", true, false),
     ] {
         for with_ref in [false, true] {
-            let mut m = Machine::new(16, 0, era);
+            let mut m = Machine::forking(16, 0, era);
             m.k().store(PARENT, 0, 0, 0x11).unwrap();
             m.fork();
             m.k().exit(CHILD).unwrap();
@@ -155,7 +138,7 @@ fn an_exclusive_page_with_extra_references_is_reused_from_5_19() {
         ("linux-6.5+cow=pae-anon-only", true),
         ("linux-6.5", true),
     ] {
-        let mut m = Machine::new(16, 0, era);
+        let mut m = Machine::forking(16, 0, era);
         m.k().store(PARENT, 0, 0, 0x11).unwrap();
         let page = m.pfn(PARENT, 0, 0);
         m.k()
@@ -171,7 +154,7 @@ fn an_exclusive_page_with_extra_references_is_reused_from_5_19() {
 #[test]
 fn a_page_cache_page_in_a_private_mapping_is_always_copied() {
     for era in ERAS {
-        let mut m = Machine::new(16, 0, era);
+        let mut m = Machine::forking(16, 0, era);
         assert_eq!(m.k().load(PARENT, 2, 0).unwrap().value, 0);
         let cached = m.pfn(PARENT, 2, 0);
         assert!(!m.mem.folio_flags(cached).contains(PageFlags::ANON));
@@ -199,7 +182,7 @@ fn fork_copies_what_each_era_says_may_be_pinned() {
         ("linux-6.5+cow=refcount", true, false),
         ("linux-6.5", true, false),
     ] {
-        let mut m = Machine::new(16, 0, era);
+        let mut m = Machine::forking(16, 0, era);
         m.k().store(PARENT, 0, 0, 0x11).unwrap();
         let page = m.pfn(PARENT, 0, 0);
         m.k()
@@ -212,7 +195,7 @@ fn fork_copies_what_each_era_says_may_be_pinned() {
         assert!(!m.vm.task(CHILD).has_pinned, "{era}: not inherited");
         // Plain references never set MMF_HAS_PINNED, so a folio that only looks pinned is
         // shared by every era.
-        let mut m = Machine::new(16, 0, era);
+        let mut m = Machine::forking(16, 0, era);
         m.k().store(PARENT, 0, 0, 0x11).unwrap();
         let page = m.pfn(PARENT, 0, 0);
         m.k()
@@ -234,7 +217,7 @@ fn from_5_19_fork_shares_a_maybe_pinned_page_that_is_not_exclusive() {
     // Maybe pinned (1024 references), in an mm that has pinned, but not exclusive:
     // page_try_dup_anon_rmap shares it whatever its count (5.19+); 5.9–5.18 copy it.
     for (era, copies) in [("linux-6.5+cow=refcount", true), ("linux-6.5", false)] {
-        let mut m = Machine::new(16, 0, era);
+        let mut m = Machine::forking(16, 0, era);
         m.k().store(PARENT, 0, 0, 0x11).unwrap();
         let page = m.pfn(PARENT, 0, 0);
         m.mem.set_page_flag(page, PageFlags::ANON_EXCLUSIVE, false);
@@ -257,7 +240,7 @@ fn a_pmd_mapped_thp_is_copied_whole_only_by_the_mapcount_era() {
         ("linux-6.5+cow=refcount", false),
         ("linux-6.5", false),
     ] {
-        let mut m = Machine::new(32, 0, era);
+        let mut m = Machine::forking(32, 0, era);
         for i in 0..4 {
             m.k().store(PARENT, 1, i, 0x11).unwrap();
         }
@@ -288,7 +271,7 @@ fn a_pmd_mapped_thp_is_copied_whole_only_by_the_mapcount_era() {
 fn a_parents_write_after_fork_read_by_the_child_is_a_leak() {
     // Under `mapcount` the CVE-2020-29374 interleaving: the child's vmsplice-style reference,
     // its munmap, the parent's write reusing the page, the child's read.
-    let mut m = Machine::new(16, 0, "linux-5.0");
+    let mut m = Machine::forking(16, 0, "linux-5.0");
     m.k().store(PARENT, 0, 0, 0x11).unwrap();
     m.fork();
     let refs = m
@@ -302,29 +285,29 @@ fn a_parents_write_after_fork_read_by_the_child_is_a_leak() {
     assert_eq!(c.value, 0x22);
     m.k().observe(CHILD, c, || "a pipe read".into());
     assert_eq!(
-        m.raised().into_iter().collect::<Vec<_>>(),
+        m.verdict().into_iter().collect::<Vec<_>>(),
         vec![Invariant::LeakParentToChild]
     );
     // What the parent wrote before the fork is no leak; nor is the child's own write.
-    let mut m = Machine::new(16, 0, "linux-5.0");
+    let mut m = Machine::forking(16, 0, "linux-5.0");
     m.k().store(PARENT, 0, 0, 0x11).unwrap();
     m.fork();
     let before = m.k().load(CHILD, 0, 0).unwrap();
     assert_eq!(before.value, 0x11);
     m.k().store(CHILD, 0, 0, 0x33).unwrap();
     m.k().load(CHILD, 0, 0).unwrap();
-    assert!(m.raised().is_empty(), "{:?}", m.raised());
+    assert!(m.verdict().is_empty(), "{:?}", m.verdict());
     // The parent seeing its child's write is the other direction.
     let written = m.pfn(CHILD, 0, 0);
     let child_write = m.mem.content(written);
     m.k().observe(PARENT, child_write, || "a read".into());
-    assert!(m.raised().contains(&Invariant::LeakChildToParent));
+    assert!(m.verdict().contains(&Invariant::LeakChildToParent));
 }
 
 #[test]
 fn a_longterm_pin_of_a_large_folio_splits_it_when_only_base_pages_fit() {
     // 8 normal frames with frames 1 and 5 in use: no free aligned block of 4, but 6 free pages.
-    let mut m = Machine::new(12, 4, "linux-6.5");
+    let mut m = Machine::forking(12, 4, "linux-6.5");
     for i in 0..4 {
         m.k().store(PARENT, 1, i, 0x44).unwrap();
     }
@@ -357,7 +340,7 @@ fn a_longterm_pin_of_a_large_folio_splits_it_when_only_base_pages_fit() {
 fn mprotect_to_the_same_protection_changes_nothing() {
     // An exclusive page left read-only by an unshare, in a read-write VMA: mprotect(RW) again
     // must not make it writable (mprotect_fixup returns early), even under `anon-exclusive`.
-    let mut m = Machine::new(16, 0, "linux-6.5");
+    let mut m = Machine::forking(16, 0, "linux-6.5");
     m.k().store(PARENT, 0, 0, 0x11).unwrap();
     m.fork();
     m.k().exit(CHILD).unwrap();
@@ -397,7 +380,7 @@ fn mprotect_to_the_same_protection_changes_nothing() {
 #[test]
 fn longterm_with_foll_get_depends_on_the_era() {
     for (era, err) in [("linux-5.0", None), ("linux-6.5", Some(Errno::EINVAL))] {
-        let mut m = Machine::new(16, 0, era);
+        let mut m = Machine::forking(16, 0, era);
         let got = m.k().get_user_pages(&range(PARENT, 0, 0..1), true, true, 1);
         assert_eq!(got.err, err, "{era}");
         assert_eq!(got.taken.is_some(), err.is_none(), "{era}");
@@ -477,19 +460,6 @@ fn a_second_release_drops_the_counts_again() {
     // unpin then takes the count below zero.
     assert!(!verdict.contains(&Invariant::ExpectFailed), "{verdict:?}");
     assert!(verdict.contains(&Invariant::BadRelease), "{verdict:?}");
-}
-
-#[test]
-fn a_shared_file_mapping_cannot_be_written_yet() {
-    let e = ScenarioBuilder::new("shared-write")
-        .file("f", 1, Fs::Ext4, 0)
-        .process("app", |p| {
-            p.file_vma("map", VmaKind::Shared, "f", 0, 1, Prot::Rw)
-        })
-        .actor("a", ["store app:map[0] 1"])
-        .build()
-        .unwrap_err();
-    assert!(e.to_string().contains("not supported yet"), "{e}");
 }
 
 #[test]

@@ -1,26 +1,18 @@
 //! GUP through the Rust API: the counts each call moves, checked against docs/kernel.md §1–§2.
 
-use biopin::design::Design;
 use biopin::errno::Errno;
 use biopin::gup::{FollFlags, UserRange, pin_flags};
 use biopin::mm::{Events, GUP_PIN_COUNTING_BIAS, Invariant, MemMap, PageFlags, Pfn, Zone};
 use biopin::pagecache::PageCache;
 use biopin::vm::{Kernel, Prot, Pte, Vm, VmaKind, VmaShape};
 
-use crate::design;
+use crate::{Machine, design};
 
-/// A machine of `frames` frames (the last `movable` movable) and one task with a 4-page
-/// small-folio VMA (0) and a 4-page huge VMA (1).
-struct Machine {
-    mem: MemMap,
-    vm: Vm,
-    cache: PageCache,
-    design: Design,
-    ev: Events,
-}
+// A machine of `frames` frames (the last `movable` movable) and one task with a 4-page
+// small-folio VMA (0) and a 4-page huge VMA (1).
 
 impl Machine {
-    fn new(frames: u32, movable: u32, design_name: &str) -> Self {
+    fn gup(frames: u32, movable: u32, design_name: &str) -> Self {
         let vma = |order| VmaShape {
             kind: VmaKind::Anon,
             file: None,
@@ -37,17 +29,7 @@ impl Machine {
         }
     }
 
-    fn k(&mut self) -> Kernel<'_> {
-        Kernel {
-            mem: &mut self.mem,
-            vm: &mut self.vm,
-            cache: &mut self.cache,
-            design: &self.design,
-            ev: &mut self.ev,
-        }
-    }
-
-    fn raised(&self) -> Vec<Invariant> {
+    fn raised_ids(&self) -> Vec<Invariant> {
         self.ev.raised.iter().map(|r| r.0).collect()
     }
 }
@@ -69,7 +51,7 @@ fn pfn_of(m: &mut Machine, vma: usize, page: u32) -> Pfn {
 
 #[test]
 fn a_pin_adds_the_bias_to_a_small_folio_and_one_plus_pincount_to_a_large_one() {
-    let mut m = Machine::new(16, 0, "linux-6.5");
+    let mut m = Machine::gup(16, 0, "linux-6.5");
     let mut k = m.k();
     let small = k
         .pin_user_pages(&range(0, 0..2), true, false, 3)
@@ -104,12 +86,12 @@ fn a_pin_adds_the_bias_to_a_small_folio_and_one_plus_pincount_to_a_large_one() {
     );
     let stat = k.mem.vmstat();
     assert_eq!(stat.nr_foll_pin_acquired, stat.nr_foll_pin_released);
-    assert!(m.raised().is_empty());
+    assert!(m.raised_ids().is_empty());
 }
 
 #[test]
 fn get_user_pages_read_of_an_untouched_page_returns_the_zero_page() {
-    let mut m = Machine::new(8, 0, "linux-6.5");
+    let mut m = Machine::gup(8, 0, "linux-6.5");
     let mut k = m.k();
     let refs = k
         .get_user_pages(&range(0, 0..1), false, false, 1)
@@ -137,7 +119,7 @@ fn zero_page_pins_count_or_skip() {
         ("linux-6.5", true),
         ("linux-6.5+zero_page_pin=count", false),
     ] {
-        let mut m = Machine::new(8, 0, name);
+        let mut m = Machine::gup(8, 0, name);
         let mut k = m.k();
         k.load(0, 0, 0).unwrap();
         let pins = k
@@ -164,30 +146,30 @@ fn zero_page_pins_count_or_skip() {
 
 #[test]
 fn refusal_stops_the_calls_at_the_sign_bit_and_wrap_overflows() {
-    let mut m = Machine::new(8, 0, "linux-6.5");
+    let mut m = Machine::gup(8, 0, "linux-6.5");
     let mut k = m.k();
     k.store(0, 0, 0, 1).unwrap();
     let got = k.pin_user_pages(&range(0, 0..1), true, false, 3_000_000);
     assert_eq!(got.err, Some(Errno::ENOMEM));
     assert_eq!(got.taken.as_ref().unwrap().calls, 2_097_152);
     assert!(
-        m.raised().is_empty(),
+        m.raised_ids().is_empty(),
         "the refusal is the designed defence, not a violation"
     );
 
-    let mut m = Machine::new(8, 0, "linux-5.0");
+    let mut m = Machine::gup(8, 0, "linux-5.0");
     let mut k = m.k();
     k.store(0, 0, 0, 1).unwrap();
     let got = k.get_user_pages(&range(0, 0..1), false, false, u64::from(u32::MAX));
     assert_eq!(got.err, None);
     assert_eq!(k.mem.folio_ref_count(got.taken.unwrap().pages[0]), 0);
-    assert_eq!(m.raised(), vec![Invariant::RefcountOverflow]);
+    assert_eq!(m.raised_ids(), vec![Invariant::RefcountOverflow]);
 }
 
 #[test]
 fn a_refused_call_in_a_range_takes_nothing_from_any_page() {
     // Page 1's folio is already negative: every call over pages 0..2 is refused whole.
-    let mut m = Machine::new(8, 0, "linux-6.5");
+    let mut m = Machine::gup(8, 0, "linux-6.5");
     let mut k = m.k();
     k.store(0, 0, 0, 1).unwrap();
     k.store(0, 0, 1, 1).unwrap();
@@ -208,7 +190,7 @@ fn pfn_of_k(k: &Kernel<'_>, page: u32) -> Pfn {
 
 #[test]
 fn a_longterm_pin_migrates_out_of_zone_movable_keeping_content_and_mapping() {
-    let mut m = Machine::new(8, 4, "linux-6.5");
+    let mut m = Machine::gup(8, 4, "linux-6.5");
     m.k().store(0, 0, 0, 0x5a).unwrap();
     let old = pfn_of(&mut m, 0, 0);
     assert_eq!(m.mem.zone(old), Zone::Movable);
@@ -230,7 +212,7 @@ fn a_longterm_pin_migrates_out_of_zone_movable_keeping_content_and_mapping() {
         .unwrap();
     assert_eq!(k.mem.zone(fresh.pages[0]), Zone::Normal);
     // Without migration the pin stays in the movable zone.
-    let mut m = Machine::new(8, 4, "linux-6.5+longterm_migrate=none");
+    let mut m = Machine::gup(8, 4, "linux-6.5+longterm_migrate=none");
     let pins = m
         .k()
         .pin_user_pages(&range(0, 0..1), true, true, 1)
@@ -241,7 +223,7 @@ fn a_longterm_pin_migrates_out_of_zone_movable_keeping_content_and_mapping() {
 
 #[test]
 fn a_longterm_pin_that_cannot_migrate_fails_holding_nothing() {
-    let mut m = Machine::new(8, 4, "linux-6.5");
+    let mut m = Machine::gup(8, 4, "linux-6.5");
     let mut k = m.k();
     let other = k
         .get_user_pages(&range(0, 0..1), true, false, 1)
@@ -257,7 +239,7 @@ fn a_longterm_pin_that_cannot_migrate_fails_holding_nothing() {
 
 #[test]
 fn gup_checks_the_vma() {
-    let mut m = Machine::new(8, 0, "linux-6.5");
+    let mut m = Machine::gup(8, 0, "linux-6.5");
     let mut k = m.k();
     k.mprotect(0, 0, Prot::R).unwrap();
     let got = k.get_user_pages(&range(0, 0..1), true, false, 1);
@@ -290,7 +272,7 @@ fn gup_checks_the_vma() {
 
 #[test]
 fn gup_fast_drops_its_grab_when_munmap_races_the_recheck() {
-    let mut m = Machine::new(8, 0, "linux-6.5");
+    let mut m = Machine::gup(8, 0, "linux-6.5");
     let mut k = m.k();
     k.store(0, 0, 0, 1).unwrap();
     let flags = pin_flags(true, false);
@@ -308,12 +290,12 @@ fn gup_fast_drops_its_grab_when_munmap_races_the_recheck() {
     assert!(!k.mem.in_use(page), "dropping the grab freed the page");
     let s = k.mem.vmstat();
     assert_eq!((s.nr_foll_pin_acquired, s.nr_foll_pin_released), (1, 1));
-    assert!(m.raised().is_empty());
+    assert!(m.raised_ids().is_empty());
 }
 
 #[test]
 fn gup_fast_leaves_the_zero_page_and_missing_ptes_to_the_slow_path() {
-    let mut m = Machine::new(8, 0, "linux-6.5");
+    let mut m = Machine::gup(8, 0, "linux-6.5");
     let mut k = m.k();
     assert!(
         k.gup_fast_begin(&range(0, 0..1), FollFlags::GET, 1)
@@ -339,7 +321,7 @@ fn write_faults_reuse_or_copy_per_the_cow_knob() {
         ("linux-6.5", false),
         ("linux-6.5+cow=pae-anon-only", false),
     ] {
-        let mut m = Machine::new(8, 0, name);
+        let mut m = Machine::gup(8, 0, name);
         let mut k = m.k();
         k.store(0, 0, 0, 1).unwrap();
         let refs = k
@@ -361,11 +343,11 @@ fn write_faults_reuse_or_copy_per_the_cow_knob() {
 
 #[test]
 fn a_put_of_a_freed_folio_is_a_use_after_free_and_nothing_more() {
-    let mut m = Machine::new(8, 0, "linux-5.0");
+    let mut m = Machine::gup(8, 0, "linux-5.0");
     let mut k = m.k();
     k.store(0, 0, 0, 1).unwrap();
     let page = pfn_of_k(&k, 0);
     k.put_page_calls(&[page], 3, false);
     assert!(!k.mem.in_use(page));
-    assert_eq!(m.raised(), vec![Invariant::UseAfterFree]);
+    assert_eq!(m.raised_ids(), vec![Invariant::UseAfterFree]);
 }
