@@ -243,7 +243,10 @@ fn designs_and_explain_describe_what_will_run() {
         assert!(out.contains(row), "{row}\n{out}");
     }
     // Every knob says how much of it is modelled.
-    assert!(out.contains("writeback's test of maybe-DMA-pinned folios"), "{out}");
+    assert!(
+        out.contains("writeback's test of maybe-DMA-pinned folios"),
+        "{out}"
+    );
     let o = biopin(&["explain", "scenarios/gup/gup-fast-races-munmap.toml"]);
     assert_eq!(o.status.code(), Some(0));
     let out = stdout(&o);

@@ -223,7 +223,8 @@ fn run(
             let def = &program.ios[*o];
             let stable = program.files[def.file].stable_writes;
             match k.dio_submit(io, *o, def, &program.device, stable) {
-                Ok(()) => Outcome::Continues,
+                Ok(true) => Outcome::Continues,
+                Ok(false) => done(Ok(())),
                 Err(e) => done(Err(e)),
             }
         }

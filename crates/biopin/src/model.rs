@@ -167,8 +167,14 @@ impl<'p> KernelModel<'p> {
                 range, write: true, ..
             } => self.fault_waits_stable(world, range),
             Cmd::RdmaReg(range, _) => self.fault_waits_stable(world, range),
-            Cmd::Dio { io, .. } if step == 0 && !self.program.ios[*io].write => {
-                self.fault_waits_stable(world, &self.program.ios[*io].range)
+            Cmd::Dio { io, .. } if step == 0 => {
+                let def = &self.program.ios[*io];
+                // kiocb_write_and_wait waits for the range's writeback; a read's extraction
+                // write-faults like a store.
+                let pages = (def.len - 1) / u64::from(crate::block::PAGE_SIZE) + 1;
+                (def.file_page..def.file_page + pages as u32)
+                    .any(|i| under_writeback(cache, mem, def.file, i))
+                    || (!def.write && self.fault_waits_stable(world, &def.range))
             }
             _ => false,
         }

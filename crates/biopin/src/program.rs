@@ -153,7 +153,9 @@ impl Cmd {
     /// The op's steps, in order (docs/design.md, Steps): what `biopin explain` prints.
     pub fn steps(&self) -> &'static [&'static str] {
         match self {
-            Cmd::Store(..) => &["fault (do_anonymous_page / do_cow_fault / do_wp_page) and store"],
+            Cmd::Store(..) => &[
+                "fault (do_anonymous_page / do_cow_fault / do_wp_page; through a shared mapping do_shared_fault or wp_page_shared, which call page_mkwrite) and store",
+            ],
             Cmd::Load(..) => &["fault (zero page or page cache) and load"],
             Cmd::Exit(..) => &["exit_mmap: zap every PTE"],
             Cmd::Fork { .. } => &[
@@ -1146,15 +1148,6 @@ impl Compiler<'_> {
                     spec.name
                 ),
             ));
-        }
-        if *write
-            && self.processes.iter().any(|p| {
-                p.vmas
-                    .iter()
-                    .any(|v| v.file.as_deref() == Some(spec.name.as_str()))
-            })
-        {
-            return Err(self.err_op(line, &file.at, format!("file `{}` is mapped: an O_DIRECT write to it must invalidate its page cache, which is not supported yet; it arrives with the page cache", spec.name)));
         }
         let len = len.min(MAX_RW_COUNT);
         let start = u64::from(r.pages.start) * ps + off;

@@ -259,12 +259,12 @@ impl Kernel<'_> {
     }
 
     /// `writable_file_mapping_allowed` (mm/gup.c, 6.5+, under `longterm_file_write =
-    /// refuse`): a writable long-term pin of a shared mapping of a file that needs dirty
+    /// refuse`): a writable long-term pin (FOLL_PIN) of a shared mapping of a file that needs dirty
     /// tracking (`vma_needs_dirty_tracking`: ext4, whose writeback must see every write) is
     /// refused; shmem's are allowed.
     fn writable_file_mapping_allowed(&self, v: &crate::vm::VmaView, flags: FollFlags) -> bool {
         if self.design.longterm_file_write == crate::design::LongtermFileWrite::Allow
-            || !flags.contains(FollFlags::LONGTERM | FollFlags::WRITE)
+            || !flags.contains(FollFlags::PIN | FollFlags::LONGTERM | FollFlags::WRITE)
         {
             return true;
         }
@@ -281,7 +281,7 @@ impl Kernel<'_> {
     /// or shmem's (under `longterm_file_write = refuse`).
     fn gup_fast_folio_allowed(&self, pfn: Pfn, flags: FollFlags) -> bool {
         self.design.longterm_file_write == crate::design::LongtermFileWrite::Allow
-            || !flags.contains(FollFlags::LONGTERM | FollFlags::WRITE)
+            || !flags.contains(FollFlags::PIN | FollFlags::LONGTERM | FollFlags::WRITE)
             || !self.mem.folio_test(pfn, PageFlags::BUFFERED_FS)
     }
 

@@ -9,12 +9,12 @@
 //! read does not dirty its pages before submitting: the caller's `dio_bio_complete` dirties
 //! and puts them once the bio has completed, before the syscall returns.
 //!
+//! The page cache is kept coherent as iomap keeps it: dirty cached pages of the range are
+//! written back first, and a write invalidates the range before and after (falling back to
+//! buffered I/O when a page cannot be invalidated beforehand).
+//!
 //! Simplifications: the file is one extent on the device, fully allocated (no zeroing of
-//! partial blocks, no unwritten extents); the page cache holds nothing the I/O could
-//! conflict with (a scenario cannot write the file through a mapping or write(2) yet, and an
-//! O_DIRECT write to a file that is mapped is refused when loading), so
-//! `kiocb_write_and_wait` and the invalidations around a write have nothing to do. A
-//! sub-page transfer sets the whole page's value: a page takes the value of the last block its
+//! partial blocks, no unwritten extents). A sub-page transfer sets the whole page's value: a page takes the value of the last block its
 //! bytes come from, and a block that of the last page its bytes come from.
 
 use crate::block::{
@@ -24,7 +24,7 @@ use crate::block::{
 use crate::design::BioRefs;
 use crate::errno::Errno;
 use crate::io::inflight::{BioStage, IoStage, Ios};
-use crate::mm::{Invariant, PageContent, Writer};
+use crate::mm::{Invariant, PageContent, PageFlags, Writer};
 use crate::program::{IoDef, IoId};
 use crate::vm::Kernel;
 
@@ -112,7 +112,16 @@ impl Kernel<'_> {
     /// `bio_iov_iter_get_pages` until the transfer is covered, each dirtied before a read
     /// (`bio_set_pages_dirty`, except under `ref`), split at the queue limits and submitted.
     /// An extraction that fails after a bio was built ends the submission: what was built is
-    /// transferred and the op returns the error when woken. `Ok(true)`: the caller sleeps.
+    /// transferred and the op returns the error when woken.
+    ///
+    /// Before any bio, the page cache is made coherent with the transfer as iomap does it:
+    /// dirty cached pages of the range are written back and waited for
+    /// (`kiocb_write_and_wait`; the caller sleeps first while one is under writeback), and
+    /// for a write every cached page of the range is invalidated (`kiocb_invalidate_pages`:
+    /// unmapped, buffers released, removed). If one cannot be — something besides the page
+    /// cache holds it — iomap returns -ENOTBLK and ext4 does the write as buffered I/O
+    /// instead (`ext4_buffered_write_iter`), at once. `Ok(true)`: the caller sleeps until its
+    /// bios complete; `Ok(false)`: the op is done.
     pub fn dio_submit(
         &mut self,
         ios: &mut Ios,
@@ -120,11 +129,19 @@ impl Kernel<'_> {
         def: &IoDef,
         q: &QueueLimits,
         stable_writes: bool,
-    ) -> Result<(), Errno> {
+    ) -> Result<bool, Errno> {
         let lbs = u64::from(q.logical_block_size);
         let file_pos = u64::from(def.file_page) * u64::from(PAGE_SIZE);
         if def.start % lbs != 0 || def.len % lbs != 0 || file_pos % lbs != 0 {
             return Err(Errno::EINVAL);
+        }
+        self.dio_write_and_wait(def);
+        if def.write && !self.dio_invalidate(def) {
+            self.ev.note(|| {
+                "a cached page of the range cannot be invalidated: -ENOTBLK, and ext4 writes buffered".into()
+            });
+            self.dio_buffered_fallback(def)?;
+            return Ok(false);
         }
         let dir = if def.write {
             IterDir::Source
@@ -179,6 +196,64 @@ impl Kernel<'_> {
         io.stage = IoStage::InFlight;
         io.err = err;
         ios.set_io(o, io);
+        Ok(true)
+    }
+
+    /// The file pages a direct I/O covers.
+    fn dio_file_pages(def: &IoDef) -> std::ops::Range<u32> {
+        let last = (def.len - 1) / u64::from(PAGE_SIZE);
+        def.file_page..def.file_page + last as u32 + 1
+    }
+
+    /// `kiocb_write_and_wait` → `filemap_write_and_wait_range`: every dirty cached page of the
+    /// range written back, its I/O waited for (the submission is one step: the writeback's
+    /// transfer and end happen within it).
+    fn dio_write_and_wait(&mut self, def: &IoDef) {
+        for index in Self::dio_file_pages(def) {
+            if self.writeback_folio(def.file, index, true) == Ok(crate::reclaim::Wrote::Submitted) {
+                self.writeback_transfer(def.file, index);
+                self.folio_end_writeback(def.file, index);
+            }
+        }
+    }
+
+    /// `invalidate_inode_pages2_range` over the range: each cached page unmapped from every
+    /// mapping, its buffers released, and removed from the page cache if nothing else holds
+    /// it. False if one could not be removed (`invalidate_complete_folio2` fails: -EBUSY).
+    fn dio_invalidate(&mut self, def: &IoDef) -> bool {
+        let mut all = true;
+        for index in Self::dio_file_pages(def) {
+            let Some(pfn) = self.cache.lookup(def.file, index) else {
+                continue;
+            };
+            self.try_to_unmap(pfn);
+            self.cache.filemap_release_folio(self.mem, pfn, self.ev);
+            if self.mem.folio_ref_count(pfn) == 1 && !self.mem.folio_test(pfn, PageFlags::DIRTY) {
+                self.cache
+                    .filemap_remove_folio(self.mem, def.file, index, self.ev);
+            } else {
+                all = false;
+            }
+        }
+        all
+    }
+
+    /// The buffered write ext4 falls back to on -ENOTBLK: each file page the range touches
+    /// takes the value of the last user page whose bytes land in it (`copy_from_user`,
+    /// faulting the user page in), through `write_begin` / `write_end`.
+    fn dio_buffered_fallback(&mut self, def: &IoDef) -> Result<(), Errno> {
+        let ps = u64::from(PAGE_SIZE);
+        let file_pos = u64::from(def.file_page) * ps;
+        let r = &def.range;
+        for index in Self::dio_file_pages(def) {
+            let block_end = (u64::from(index) + 1) * ps - file_pos;
+            let last = def.start + def.len.min(block_end) - 1;
+            let page = (last / ps) as u32;
+            let content = self.load(r.task, r.vma, page)?;
+            self.cache
+                .generic_perform_write(self.mem, def.file, index, content, self.ev)
+                .ok_or(Errno::ENOMEM)?;
+        }
         Ok(())
     }
 
@@ -322,6 +397,12 @@ impl Kernel<'_> {
             io.stage = IoStage::Woken;
             self.ev
                 .note(|| "the last bio completed: the caller is woken".into());
+            if def.write && !self.dio_invalidate(def) {
+                // kiocb_invalidate_post_direct_write: the write worked; the stale page stays.
+                self.ev.note(|| {
+                    "Page cache invalidation failure on direct I/O: a cached page of the range is held".into()
+                });
+            }
             Woke::Caller(io.err.map_or(Ok(()), Err))
         } else {
             Woke::No

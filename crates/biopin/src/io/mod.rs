@@ -1,10 +1,8 @@
 //! The paths that combine the layers below: direct I/O ([`direct_io`]), RDMA registration by
-//! address ([`rdma`]), and vmsplice into a pipe (in `exec`), with the state of direct I/O in
-//! flight ([`inflight`]) (fs/iomap/direct-io.c, fs/direct-io.c,
-//! drivers/infiniband/core/umem.c, fs/splice.c).
-//!
-//! Not modelled yet: buffered `write` and `read`, and `rdma-reg-fd`, which arrive with the page
-//! cache.
+//! address and by file descriptor ([`rdma`]), and vmsplice into a pipe (in `exec`), with the
+//! state of direct I/O in flight ([`inflight`]) (fs/iomap/direct-io.c, fs/direct-io.c,
+//! drivers/infiniband/core/umem.c, fs/splice.c). Buffered `write` and `read` are the page
+//! cache's ([`crate::pagecache`]).
 
 pub mod direct_io;
 pub mod inflight;

@@ -80,7 +80,8 @@ impl Kernel<'_> {
         let Some(pfn) = self.cache.lookup(file, index) else {
             return Ok(Wrote::Clean);
         };
-        if !self.mem.folio_test(pfn, PageFlags::DIRTY) {
+        // shmem writes back to swap, which is not modelled: its fsync does nothing.
+        if !self.mem.folio_test(pfn, PageFlags::DIRTY) || !self.cache.file(file).fs.has_buffers() {
             return Ok(Wrote::Clean);
         }
         if under_writeback(self.cache, self.mem, file, index) {
@@ -186,7 +187,7 @@ impl Kernel<'_> {
         self.cache.set_wb(file, index, WbPage::default());
     }
 
-    /// The final sync of every file, at the end of a path (DESIGN's implicit `fsync`): each
+    /// The final sync of every file, at the end of a path (the run's implicit `fsync`): each
     /// dirty folio of an ext4 file written back and its I/O completed at once, in file order.
     /// shmem files have no disk and are skipped.
     pub fn final_sync(&mut self) {
@@ -248,6 +249,9 @@ pub fn next_writeback_page(
     from: u32,
     sync: bool,
 ) -> Option<u32> {
+    if !cache.file(file).fs.has_buffers() {
+        return None;
+    }
     (from..cache.file(file).pages).find(|&i| {
         cache.lookup(file, i).is_some_and(|pfn| {
             mem.folio_test(pfn, PageFlags::DIRTY) && (sync || !under_writeback(cache, mem, file, i))

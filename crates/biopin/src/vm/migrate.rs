@@ -22,6 +22,11 @@ impl Kernel<'_> {
     /// no isolation reference.
     pub fn migrate_folio(&mut self, pfn: Pfn, gfp: Gfp) -> Result<(), Errno> {
         let old = self.mem.folio(pfn);
+        if self.mem.folio_test(old, crate::mm::PageFlags::WRITEBACK) {
+            // migrate_folio_unmap: a folio under writeback is not moved (-EBUSY, or a wait in
+            // a synchronous migration): a page-cache bio holds no reference to stop it.
+            return Err(Errno::EAGAIN);
+        }
         let nr = self.mem.folio_nr_pages(old);
         let cached = self.cache.owner(old);
         let expected: i64 = (0..nr)

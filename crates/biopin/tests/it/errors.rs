@@ -364,7 +364,6 @@ fn direct_io_that_leaves_its_memory_or_file_is_refused_where_it_is_written() {
             29,
             "shmem, which has no block device",
         ),
-        ("dio-write app:buf[0] f[0]", 30, "file `f` is mapped"),
         ("dio-read app:buf[0]+0x f[0]", 28, "not a byte offset"),
     ];
     for (op, col, words) in cases {

@@ -5,7 +5,9 @@
 use biopin::errno::Errno;
 use biopin::gup::UserRange;
 use biopin::mm::{Events, Invariant, MemMap, PageFlags, Pfn};
-use biopin::pagecache::{FileShape, Fs, PageCache};
+use biopin::pagecache::{FileShape, Fs, PageCache, WbStage};
+use biopin::reclaim::writeback::{check_lost_writes, needs_final_sync};
+use biopin::reclaim::{Reclaimed, Wrote};
 use biopin::vm::{Prot, Pte, Vm, VmaKind, VmaShape};
 
 use crate::{Machine, design};
@@ -152,4 +154,182 @@ fn a_writable_longterm_pin_of_a_shared_ext4_mapping_is_efault_from_6_5() {
         assert_eq!(m.k().pin_user_pages(&range(EXT4), false, true, 1).err, None);
         assert_eq!(m.k().pin_user_pages(&range(EXT4), true, false, 1).err, None);
     }
+}
+
+/// A pinned dirty ext4 page (page 0 of the ext4 file, written through its shared mapping).
+fn pinned_dirty(design: &str) -> (Machine, Pfn) {
+    let mut m = Machine::shared_files(design);
+    m.k().store(0, EXT4, 0, 0x11).unwrap();
+    let range = UserRange {
+        task: 0,
+        vma: EXT4,
+        pages: 0..1,
+    };
+    m.k().pin_user_pages(&range, false, false, 1).taken.unwrap();
+    let pfn = frame(m.pte(EXT4, 0));
+    (m, pfn)
+}
+
+#[test]
+fn the_writeback_knob_decides_what_happens_to_a_pinned_dirty_folio() {
+    // ignore: written and cleaned; skip: left dirty in the background, a bounce copy for an
+    // integrity sync; bounce: always a bounce copy, the folio staying dirty.
+    for (design, sync, wrote, bounce) in [
+        ("linux-6.5", false, Wrote::Submitted, false),
+        ("kara-2023", false, Wrote::Skipped, false),
+        ("kara-2023", true, Wrote::Submitted, true),
+        ("glisse-2019", false, Wrote::Submitted, true),
+    ] {
+        let (mut m, pfn) = pinned_dirty(design);
+        assert_eq!(m.k().writeback_folio(EXT4, 0, sync), Ok(wrote), "{design}");
+        assert_eq!(
+            m.pte(EXT4, 0),
+            Pte::Present { pfn, write: false },
+            "{design}: page_mkclean"
+        );
+        let wb = m.cache.wb(EXT4, 0);
+        let dirty = m.mem.folio_test(pfn, PageFlags::DIRTY);
+        match (wrote, bounce) {
+            (Wrote::Skipped, _) => assert!(dirty && wb.stage == WbStage::Idle, "{design}"),
+            (_, true) => {
+                assert!(dirty, "{design}: the folio stays dirty");
+                assert!(wb.bounce && wb.src != pfn, "{design}: {wb:?}");
+                assert!(!m.mem.folio_test(pfn, PageFlags::WRITEBACK));
+            }
+            (_, false) => {
+                assert!(
+                    !dirty && m.mem.folio_test(pfn, PageFlags::WRITEBACK),
+                    "{design}"
+                );
+                assert_eq!(wb.src, pfn);
+            }
+        }
+        if wb.stage != WbStage::Idle {
+            m.k().writeback_transfer(EXT4, 0);
+            m.k().folio_end_writeback(EXT4, 0);
+            assert_eq!(m.cache.block(EXT4, 0).value, 0x11, "{design}: on disk");
+            assert!(!m.mem.folio_test(pfn, PageFlags::WRITEBACK));
+        }
+    }
+}
+
+#[test]
+fn reclaim_keeps_pinned_folios_only_under_keep_pinned() {
+    for (design, kept) in [("linux-6.5", true), ("linux-6.5+reclaim=strip", false)] {
+        let (mut m, pfn) = pinned_dirty(design);
+        m.mem.folio_test_clear_dirty(pfn);
+        let got = m.k().shrink_folio(EXT4, 0).unwrap();
+        assert_eq!(m.pte(EXT4, 0), Pte::None, "{design}: unmapped either way");
+        let private = m.mem.folio_test(pfn, PageFlags::PRIVATE);
+        if kept {
+            assert_eq!(got, Reclaimed::KeptPinned);
+            assert!(private, "{design}: buffers kept");
+        } else {
+            assert_eq!(
+                got,
+                Reclaimed::Freed(false),
+                "{design}: the pin keeps it cached"
+            );
+            assert!(!private, "{design}: buffers stripped whatever the count");
+        }
+    }
+    // A dirty folio held by a plain reference is not paged out; one held by the page cache
+    // alone is.
+    let mut m = Machine::shared_files("linux-5.0");
+    m.k().store(0, EXT4, 0, 0x11).unwrap();
+    m.k().munmap(0, EXT4).unwrap();
+    assert_eq!(m.k().shrink_folio(EXT4, 0), Ok(Reclaimed::PagedOut));
+    let (mut m, _) = pinned_dirty("linux-5.0");
+    assert_eq!(m.k().shrink_folio(EXT4, 0), Ok(Reclaimed::KeptDirty));
+}
+
+#[test]
+fn migration_fails_with_ebusy_on_a_pin_and_moves_an_unpinned_page() {
+    let (mut m, _) = pinned_dirty("linux-6.5");
+    assert_eq!(m.k().migrate_mapped(0, EXT4, 0), Err(Errno::EBUSY));
+    let mut m = Machine::shared_files("linux-6.5");
+    m.k().store(0, EXT4, 0, 0x11).unwrap();
+    let before = frame(m.pte(EXT4, 0));
+    m.k().migrate_mapped(0, EXT4, 0).unwrap();
+    let after = frame(m.pte(EXT4, 0));
+    assert_ne!(before, after);
+    assert_eq!(
+        m.cache.lookup(EXT4, 0),
+        Some(after),
+        "the page cache follows"
+    );
+    assert_eq!(m.mem.content(after).value, 0x11);
+}
+
+#[test]
+fn the_final_sync_writes_dirty_pages_and_lost_write_catches_what_it_cannot() {
+    let mut m = Machine::shared_files("linux-6.5");
+    m.k().store(0, EXT4, 0, 0x11).unwrap();
+    m.k().store(0, EXT4, 1, 0x22).unwrap();
+    // Page 1 loses its buffers and is dirtied anyway: ext4 will not write it.
+    let p1 = frame(m.pte(EXT4, 1));
+    m.mem.folio_test_clear_dirty(p1);
+    assert!(m.cache.filemap_release_folio(&mut m.mem, p1, &mut m.ev));
+    m.mem.folio_mark_dirty(p1, &mut m.ev);
+    assert!(needs_final_sync(&m.cache, &m.mem));
+    m.k().final_sync();
+    assert_eq!(m.cache.block(EXT4, 0).value, 0x11);
+    assert_eq!(m.cache.block(EXT4, 1).value, 0xa0, "skipped");
+    let mut ev = Events::detailed();
+    check_lost_writes(&m.cache, &m.mem, &["f".into(), "m".into()], &mut ev);
+    let ids: Vec<Invariant> = ev.raised.iter().map(|r| r.0).collect();
+    assert_eq!(ids, vec![Invariant::LostWrite]);
+    assert!(m.has(Invariant::DirtyWithoutBuffers));
+}
+
+#[test]
+fn a_direct_write_over_a_held_cached_page_falls_back_to_buffered_io() {
+    let program = biopin::load_str(
+        r#"
+prologue = ["store app:buf[0] 0x22", "store app:map[0] 0x33", "pin app:map[0] as p"]
+epilogue = ["unpin p"]
+[[file]]
+name = "f"
+pages = 1
+[[process]]
+name = "app"
+[[process.vma]]
+name = "buf"
+kind = "anon"
+pages = 1
+[[process.vma]]
+name = "map"
+kind = "shared"
+file = "f"
+pages = 1
+[[actor]]
+name = "w"
+ops = ["dio-write app:buf[0] f[0]"]
+"#,
+        None,
+    )
+    .unwrap();
+    let (schedule, cost) = biopin::least_schedule(&program, design("linux-6.5"));
+    let model = biopin::KernelModel::new(&program, design("linux-6.5"));
+    let mut world = biopin::World::new(&program);
+    let mut ev = Events::quiet();
+    for &code in &schedule[..4] {
+        model.step(&mut world, biopin::Action::Actor(code as usize), &mut ev);
+    }
+    assert!(world.done(&program, 1), "the write is done in its one step");
+    assert_eq!(
+        world.io.io(0).stage,
+        biopin::io::IoStage::Idle,
+        "no bio was built"
+    );
+    let pfn = world.cache.lookup(0, 0).unwrap();
+    assert_eq!(
+        world.mem.content(pfn).value,
+        0x22,
+        "written through the page cache"
+    );
+    assert_eq!(
+        cost.io_pages, 3,
+        "the read at the first fault, the flush before the write, and the final sync"
+    );
 }
