@@ -248,6 +248,10 @@ fn run(
                 None => done(Ok(())),
             }
         }
+        Cmd::Truncate { file, pages } => {
+            k.truncate(*file, *pages);
+            done(Ok(()))
+        }
         Cmd::Reclaim => {
             let total = k.cache.total_pages();
             let next = |k: &Kernel<'_>, from: u32| {
@@ -277,6 +281,10 @@ fn run(
                 .try_for_each(|page| k.migrate_mapped(r.task, r.vma, page)),
         ),
         Cmd::Write { file, index, value } => {
+            if *index >= k.cache.i_size(*file) {
+                // A write past the end extends the file (the blocks between read as zeroes).
+                k.cache.set_i_size(*file, index + 1);
+            }
             let content = PageContent {
                 value: *value,
                 ..PageContent::ZERO
@@ -285,6 +293,18 @@ fn run(
                 .cache
                 .generic_perform_write(k.mem, *file, *index, content, k.ev);
             done(wrote.map(|_| ()).ok_or(Errno::ENOMEM))
+        }
+        Cmd::Read { file, index, want } if *index >= k.cache.i_size(*file) => {
+            // Past the end: read(2) returns 0 bytes.
+            if want.is_some() {
+                k.ev.raise(Invariant::ExpectFailed, || {
+                    format!(
+                        "`{}`: page {index} is past the end of the file: read(2) returns nothing",
+                        op.text
+                    )
+                });
+            }
+            done(Ok(()))
         }
         Cmd::Read { file, index, want } => match k.filemap_fault(*file, *index, Gfp::Movable) {
             Ok(pfn) => {

@@ -162,6 +162,12 @@ impl<'p> KernelModel<'p> {
                 }
             }
             Cmd::Write { file, index, .. } => waits_stable(cache, mem, *file, *index),
+            Cmd::Truncate { file, pages } => {
+                (*pages..cache.file(*file).pages).any(|i| under_writeback(cache, mem, *file, i))
+                    || self.program.ios.iter().enumerate().any(|(o, d)| {
+                        d.file == *file && world.io.io(o).stage == crate::io::IoStage::InFlight
+                    })
+            }
             Cmd::Store(r, _) => self.fault_waits_stable(world, r),
             Cmd::Gup {
                 range, write: true, ..

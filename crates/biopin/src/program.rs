@@ -134,6 +134,13 @@ pub enum Cmd {
         /// An integrity sync (`WB_SYNC_ALL`), which waits.
         sync: bool,
     },
+    /// `truncate FILE N`.
+    Truncate {
+        /// The file.
+        file: usize,
+        /// Its new size, in pages.
+        pages: u32,
+    },
     /// `reclaim`: a page-cache folio a step, over every file's pages in order. The step
     /// counter is the next page to look at, among every file's.
     Reclaim,
@@ -214,6 +221,9 @@ impl Cmd {
                 "dev: pageout's transfer to the disk",
                 "dev: folio_end_writeback",
             ],
+            Cmd::Truncate { .. } => &[
+                "truncate: wait for the writeback and the direct I/O of what it drops (folio_wait_writeback, inode_dio_wait); truncate_pagecache: zap every mapping past the end (private copies too), drop the pages' buffers, dirty bits and page-cache slots; free the blocks",
+            ],
             Cmd::Migrate(..) => &[
                 "migrate_pages of the folio behind each page: fails with EBUSY on an extra reference",
             ],
@@ -288,6 +298,7 @@ impl Cmd {
             | Cmd::Write { .. }
             | Cmd::Read { .. }
             | Cmd::RdmaRegFd(..)
+            | Cmd::Truncate { .. }
             | Cmd::Reclaim => Vec::new(),
             Cmd::Migrate(r) => vec![r.task],
             // Writeback write-protects the PTEs of every mapping of the file; it names no task.
@@ -328,6 +339,7 @@ impl Cmd {
             | Cmd::Read { .. }
             | Cmd::Writeback { .. }
             | Cmd::RdmaRegFd(..)
+            | Cmd::Truncate { .. }
             | Cmd::Reclaim => None,
             Cmd::Migrate(r) => Some(r.task),
         }
@@ -613,6 +625,14 @@ impl Program {
                 w.files.push(*file);
                 w.frames = true;
                 r.frames = true;
+            }
+            Cmd::Truncate { file, .. } => {
+                w.mms = self.tasks_mapping(*file);
+                w.files.push(*file);
+                w.frames = true;
+                r.ios = (0..self.ios.len())
+                    .filter(|&o| self.ios[o].file == *file)
+                    .collect();
             }
             Cmd::Reclaim => {
                 w.mms = (0..self.processes.len()).collect();
@@ -1434,6 +1454,17 @@ impl Resolver<'_> {
                 Cmd::Writeback { file, sync: *sync }
             }
             Op::Reclaim => Cmd::Reclaim,
+            Op::Truncate(f, pages, at) => {
+                let file = c.file(line, f)?;
+                let declared = c.s.files[file].pages;
+                if *pages > declared {
+                    return Err(c.err_op(line, at, format!("file `{}` is declared with {declared} pages: truncate can shrink it, or grow it back up to that", f.text)));
+                }
+                Cmd::Truncate {
+                    file,
+                    pages: *pages,
+                }
+            }
             Op::Migrate(a) => Cmd::Migrate(c.range(line, a)?),
             Op::Write(f, value) => {
                 let (file, index) = c.file_page(line, f)?;

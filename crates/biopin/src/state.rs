@@ -52,6 +52,8 @@ pub enum TableId {
     IoPages,
     /// `pagecache`: per file page, its writeback bio in flight.
     Writeback,
+    /// `pagecache`: per file, its size if a truncate changed it.
+    FileSizes,
 }
 
 impl TableId {

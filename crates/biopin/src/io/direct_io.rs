@@ -135,6 +135,22 @@ impl Kernel<'_> {
         if def.start % lbs != 0 || def.len % lbs != 0 || file_pos % lbs != 0 {
             return Err(Errno::EINVAL);
         }
+        // Past the end of the file: a read returns what lies before it (nothing at all if it
+        // starts past it); a write extends the file (at submission here, at completion in
+        // iomap).
+        let eof = u64::from(self.cache.i_size(def.file)) * u64::from(PAGE_SIZE);
+        let len = if def.write {
+            let end = (file_pos + def.len).div_ceil(u64::from(PAGE_SIZE)) as u32;
+            if end > self.cache.i_size(def.file) {
+                self.cache.set_i_size(def.file, end);
+            }
+            def.len
+        } else {
+            def.len.min(eof.saturating_sub(file_pos))
+        };
+        if len == 0 {
+            return Ok(false);
+        }
         self.dio_write_and_wait(def);
         if def.write && !self.dio_invalidate(def) {
             self.ev.note(|| {
@@ -149,7 +165,7 @@ impl Kernel<'_> {
             IterDir::Dest
         };
         let r = &def.range;
-        let mut iter = IovIter::ubuf(dir, r.task, r.vma, def.start, def.len);
+        let mut iter = IovIter::ubuf(dir, r.task, r.vma, def.start, len);
         let dirty_before = !def.write && self.design.bio_refs != BioRefs::Ref;
         let mut start = 0u64;
         let mut err = None;

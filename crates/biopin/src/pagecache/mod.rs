@@ -114,6 +114,22 @@ impl Record for WbPage {
     }
 }
 
+/// A file's size, if a truncate changed it: the default record is the size it was declared
+/// with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileSize {
+    /// A truncate (or a write past it since) set the size.
+    pub set: bool,
+    /// The size in pages, when set.
+    pub pages: u32,
+}
+
+impl Record for FileSize {
+    fn pack(self) -> u128 {
+        u128::from(self.set) | u128::from(self.pages) << 1
+    }
+}
+
 /// Every file's page cache and disk blocks.
 ///
 /// # Invariants
@@ -128,9 +144,15 @@ pub struct PageCache {
     slots: Table<CacheSlot>,
     disk: Table<PageContent>,
     wb: Table<WbPage>,
+    sizes: Table<FileSize>,
 }
 
-journaled!(PageCache { slots, disk, wb });
+journaled!(PageCache {
+    slots,
+    disk,
+    wb,
+    sizes
+});
 
 impl PageCache {
     /// Files of the given shapes, nothing cached, every block holding its file's `init`.
@@ -146,6 +168,7 @@ impl PageCache {
             slots: Table::new(TableId::PageCache.id(), total),
             disk: Table::new(TableId::Disk.id(), total),
             wb: Table::new(TableId::Writeback.id(), total),
+            sizes: Table::new(TableId::FileSizes.id(), files.len()),
         };
         for (f, shape) in files.iter().enumerate() {
             for i in 0..shape.pages {
@@ -192,6 +215,23 @@ impl PageCache {
     pub fn file_page(&self, slot: u32) -> (FileId, u32) {
         let f = self.base.partition_point(|&b| b <= slot) - 1;
         (f, slot - self.base[f])
+    }
+
+    /// `i_size`, in pages: the declared size, or what a truncate (or a write past the end
+    /// since) made it.
+    pub fn i_size(&self, file: FileId) -> u32 {
+        let s = self.sizes.get(file);
+        if s.set {
+            s.pages
+        } else {
+            self.files[file].pages
+        }
+    }
+
+    /// Sets `i_size`, in pages (at most the declared size: the tables are that large).
+    pub fn set_i_size(&mut self, file: FileId, pages: u32) {
+        debug_assert!(pages <= self.files[file].pages);
+        self.sizes.set(file, FileSize { set: true, pages });
     }
 
     /// Page `index` of `file`'s writeback.

@@ -157,6 +157,8 @@ pub enum Op {
     Read(FilePage, Option<u8>),
     /// `writeback FILE` (background) / `fsync FILE` (integrity, waits).
     Writeback(Name, bool),
+    /// `truncate FILE N`: to N pages.
+    Truncate(Name, u32, Range<usize>),
     /// `reclaim`: one pass over every page-cache folio.
     Reclaim,
     /// `migrate A`: try to migrate the folio behind each page of A.
@@ -201,12 +203,12 @@ impl fmt::Display for OpError {
 
 /// The ops of the format that a later layer will model: recognised, and refused as not
 /// supported yet.
-pub const NOT_YET: &[(&str, &str)] = &[("truncate", "a later version of the page cache")];
+pub const NOT_YET: &[(&str, &str)] = &[];
 
 /// The ops this version models, for error messages.
 pub const MODELLED: &str = "store, load, fork, exit, munmap, mprotect, get, pin, put, unpin, \
      dma-write, dma-read, vmsplice, pipe-read, dio-read, dio-write, rdma-reg, rdma-reg-fd, \
-     rdma-dereg, write, read, writeback, fsync, reclaim, migrate, assert";
+     rdma-dereg, write, read, writeback, fsync, truncate, reclaim, migrate, assert";
 
 #[derive(Clone, Copy)]
 struct Word<'a> {
@@ -550,6 +552,19 @@ pub fn parse_op(text: &str) -> Result<(Op, Option<Errno>), OpError> {
             Op::Writeback(name(w.take("a file")?, "file")?, verb.text == "fsync")
         }
         "reclaim" => Op::Reclaim,
+        "truncate" => {
+            let f = name(w.take("a file")?, "file")?;
+            let n = w.take("a size in pages")?;
+            let pages = number(n.text)
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or_else(|| {
+                    err(
+                        n.span(),
+                        format!("`{}` is not a size in pages: write 0, 1, …", n.text),
+                    )
+                })?;
+            Op::Truncate(f, pages, n.span())
+        }
         "migrate" => Op::Migrate(addr(w.take("an address")?)?),
         "write" => {
             let f = file_page(w.take("a file page (FILE[i])")?)?;
@@ -930,8 +945,8 @@ mod tests {
         let e = bad("frobnicate x");
         assert_eq!(e.at, 0..10);
         assert!(e.message.starts_with("unknown op `frobnicate`"));
-        let e = bad("truncate f 0");
-        assert!(e.message.contains("not supported yet"), "{}", e.message);
+        let e = bad("truncate f x");
+        assert!(e.message.contains("not a size in pages"), "{}", e.message);
         let e = bad("get app:buf[0] longterm longterm as h");
         assert_eq!(e.at, 24..32);
         let e = bad("pin app:buf[0] write write as h");

@@ -75,7 +75,11 @@ impl Kernel<'_> {
     /// from the disk by a read bio, which costs its I/O (`bio_refs = all-pins`: the bio pins the
     /// page for the read, `get_gup_pin`, and unpins it at `bio_put`; the read ends in the same
     /// step, so the counts end where they began).
+    /// A page at or past `i_size` (after a truncate) is SIGBUS: EFAULT.
     pub fn filemap_fault(&mut self, file: FileId, index: u32, gfp: Gfp) -> Result<Pfn, Errno> {
+        if index >= self.cache.i_size(file) {
+            return Err(Errno::EFAULT);
+        }
         let cached = self.cache.is_cached(file, index);
         let pfn = self
             .cache
@@ -560,7 +564,7 @@ impl Kernel<'_> {
     /// `zap_pte_range` for one PTE: drops the page's mapping and the reference it held (none
     /// for the zero page). A PTE whose folio was already freed is a use-after-free: the put
     /// reaches a freed page, and nothing else is done.
-    fn zap_pte(&mut self, task: TaskId, vma: VmaId, page: u32) {
+    pub(crate) fn zap_pte(&mut self, task: TaskId, vma: VmaId, page: u32) {
         if self.pte(task, vma, page) == Pte::Unmapped {
             return;
         }

@@ -40,7 +40,7 @@ fn each_kind_of_bad_op_is_placed() {
         ),
         ("store nobody:buf[0] 1", 15, "unknown process `nobody`"),
         ("store app:heap[0] 1", 19, "unknown VMA `heap`"),
-        ("truncate app 1", 9, "not supported yet"),
+        ("truncate nofile 1", 18, "unknown file `nofile`"),
         ("rdma-reg-fd nofile[0] as r", 21, "unknown file `nofile`"),
         ("rdma-dereg nobody", 20, "unknown handle `nobody`"),
         ("dio-read app:buf[0] nofile[0]", 29, "unknown file `nofile`"),

@@ -4,7 +4,7 @@
 
 use biopin::errno::Errno;
 use biopin::gup::UserRange;
-use biopin::mm::{Events, Invariant, MemMap, PageFlags, Pfn};
+use biopin::mm::{Events, GUP_PIN_COUNTING_BIAS, Invariant, MemMap, PageFlags, Pfn};
 use biopin::pagecache::{FileShape, Fs, PageCache, WbStage};
 use biopin::reclaim::writeback::{check_lost_writes, needs_final_sync};
 use biopin::reclaim::{Reclaimed, Wrote};
@@ -332,4 +332,65 @@ ops = ["dio-write app:buf[0] f[0]"]
         cost.io_pages, 3,
         "the read at the first fault, the flush before the write, and the final sync"
     );
+}
+
+#[test]
+fn truncate_drops_pages_past_the_end_and_a_pin_keeps_its_page() {
+    let (mut m, pfn) = pinned_dirty("linux-6.5");
+    m.k().truncate(EXT4, 0);
+    assert_eq!(m.pte(EXT4, 0), Pte::None, "the mapping is zapped");
+    assert_eq!(m.cache.lookup(EXT4, 0), None, "the page left the cache");
+    assert!(m.mem.in_use(pfn), "the pin keeps it");
+    assert!(!m.mem.folio_test(pfn, PageFlags::DIRTY | PageFlags::PRIVATE));
+    assert_eq!(
+        m.mem.folio_ref_count(pfn),
+        GUP_PIN_COUNTING_BIAS as i32,
+        "only the pin holds it"
+    );
+    assert_eq!(
+        m.k().load(0, EXT4, 0),
+        Err(Errno::EFAULT),
+        "SIGBUS past the end"
+    );
+    assert_eq!(m.cache.block(EXT4, 0).value, 0, "the block was freed");
+}
+
+#[test]
+fn truncate_waits_for_the_writeback_of_what_it_drops() {
+    let program = biopin::load_str(
+        r#"
+prologue = ["write f[0] 0x11"]
+[[file]]
+name = "f"
+pages = 1
+[[actor]]
+name = "flusher"
+ops = ["writeback f"]
+[[actor]]
+name = "truncator"
+ops = ["truncate f 0"]
+"#,
+        None,
+    )
+    .unwrap();
+    let model = biopin::KernelModel::new(&program, design("linux-6.5"));
+    let mut world = biopin::World::new(&program);
+    let mut ev = Events::quiet();
+    model.step(&mut world, biopin::Action::Actor(0), &mut ev);
+    model.step(&mut world, biopin::Action::Actor(1), &mut ev);
+    let mut enabled = Vec::new();
+    model.enabled(&world, &mut enabled);
+    assert!(
+        !enabled.contains(&biopin::Action::Actor(2)),
+        "truncate sleeps while the page is under writeback: {enabled:?}"
+    );
+    for _ in 0..2 {
+        enabled.clear();
+        model.enabled(&world, &mut enabled);
+        let dev = *enabled.last().unwrap();
+        model.step(&mut world, dev, &mut ev);
+    }
+    enabled.clear();
+    model.enabled(&world, &mut enabled);
+    assert_eq!(enabled, vec![biopin::Action::Actor(2)]);
 }
