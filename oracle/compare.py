@@ -5,7 +5,7 @@ Each `# [RUN] ...` line of the selftest names a case; the result line after it s
 kernel did: `ok N` (pass), `not ok N` (fail), `ok N # SKIP` or `ok N # XFAIL`. The scenario that
 ports a case names that line in its `selftest` key. For each case this prints the kernel's
 result, biopin's verdict for the porting scenario under the design matching the kernel, and
-`agree`, `disagree` or `not modelled`; then one summary line.
+`agree`, `disagree` or `not modelled`; then one summary line. It exits 1 if any case disagrees.
 
 A pass agrees with an `ok` verdict and a fail with any violation. A case no scenario ports, one
 the kernel skipped, and one the selftest itself expects to fail (XFAIL: hugetlb, which biopin
@@ -132,6 +132,8 @@ def main():
         f"oracle: {counts['agree']} agree, {counts['disagree']} disagree, "
         f"{counts['not modelled']} not modelled (kernel {args.kernel}, selftest {args.selftest})"
     )
+    # A disagreement fails the run (and BIOPIN_ORACLE=1 .ci/run with it).
+    sys.exit(1 if counts["disagree"] else 0)
 
 
 if __name__ == "__main__":
