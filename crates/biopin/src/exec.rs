@@ -3,9 +3,9 @@
 use crate::design::Design;
 use crate::errno::Errno;
 use crate::gup::{GupRefs, Gupped, PinnedPages, UserRange, get_flags, pin_flags};
-use crate::io::{DevStep, IoPage, IoStage, Woke};
+use crate::io::{IoPage, IoStage, Woke};
 use crate::mm::{Events, Gfp, Invariant, PageContent, Pfn, Writer};
-use crate::program::{ActorId, Check, Cmd, CompiledOp, HandleId, Program};
+use crate::program::{ActorId, Check, Cmd, CompiledOp, DeviceStep, HandleId, Program};
 use crate::reclaim::writeback::next_writeback_page;
 use crate::scenario::op::{GupKind, ReleaseKind};
 use crate::vm::{Kernel, Life, Pte};
@@ -221,8 +221,7 @@ fn run(
         Cmd::Dio { io: o, .. } => {
             debug_assert_eq!(step, 0, "the caller sleeps until a device step wakes it");
             let def = &program.ios[*o];
-            let stable = program.files[def.file].stable_writes;
-            match k.dio_submit(io, *o, def, &program.device, stable) {
+            match k.dio_submit(io, *o, def, &program.device) {
                 Ok(true) => Outcome::Continues,
                 Ok(false) => done(Ok(())),
                 Err(e) => done(Err(e)),
@@ -235,11 +234,7 @@ fn run(
                 // of the file was in flight).
                 return done(Ok(()));
             };
-            let io = k.ev.io;
-            k.ev.io = true;
-            let wrote = k.writeback_folio(*file, i, *sync);
-            k.ev.io = io;
-            if let Err(e) = wrote {
+            if let Err(e) = k.writeback_folio(*file, i, *sync) {
                 return done(Err(e));
             }
             match next_writeback_page(k.cache, k.mem, *file, i + 1, *sync) {
@@ -616,37 +611,10 @@ fn check_io_pages(program: &Program, world: &mut World, ev: &mut Events) {
     }
 }
 
-/// Runs device step `id` (a pending one): a transfer, a completion (which may wake the op's
-/// caller and end its op), a release or deferred work of some direct-I/O op.
+/// Runs device step `id` (a pending one): a request's transfer, a bio's completion (which may
+/// wake the op's caller and end its op), its release or deferred work; or a page's writeback
+/// transfer or end.
 pub fn device(program: &Program, design: &Design, world: &mut World, id: u32, ev: &mut Events) {
-    if id >= program.first_wb_device {
-        let local = id - program.first_wb_device;
-        let (file, index) = world.cache.file_page(local / 2);
-        ev.io = true;
-        let World { mem, vm, cache, .. } = world;
-        let mut k = Kernel {
-            mem,
-            vm,
-            cache,
-            design,
-            ev,
-        };
-        if local % 2 == 0 {
-            k.writeback_transfer(file, index);
-        } else {
-            k.folio_end_writeback(file, index);
-        }
-        world.mark_dangling(&ev.freed);
-        check_pins(program, design, world, ev);
-        return;
-    }
-    let o = program
-        .ios
-        .partition_point(|d| d.first_device <= id)
-        .checked_sub(1)
-        .expect("a pending device id belongs to an op");
-    let def = &program.ios[o];
-    let step = DevStep::from_id(def, id);
     ev.io = true;
     let World {
         mem, vm, cache, io, ..
@@ -658,12 +626,29 @@ pub fn device(program: &Program, design: &Design, world: &mut World, id: u32, ev
         design,
         ev,
     };
-    let stable = program.files[def.file].stable_writes;
-    let woke = k.dio_device(io, o, def, step, stable);
+    let woke = match program.device_step(id) {
+        DeviceStep::Dio { io: o, step } => {
+            let def = &program.ios[o];
+            match k.dio_device(io, o, def, step) {
+                Woke::Caller(result) => Some((def.actor, result)),
+                Woke::No => None,
+            }
+        }
+        DeviceStep::WbTransfer(slot) => {
+            let (file, index) = k.cache.file_page(slot);
+            k.writeback_transfer(file, index);
+            None
+        }
+        DeviceStep::WbEnd(slot) => {
+            let (file, index) = k.cache.file_page(slot);
+            k.folio_end_writeback(file, index);
+            None
+        }
+    };
     world.mark_dangling(&ev.freed);
     check_pins(program, design, world, ev);
-    if let Woke::Caller(result) = woke {
-        finish_step(program, world, def.actor, Outcome::Done(result), ev);
+    if let Some((actor, result)) = woke {
+        finish_step(program, world, actor, Outcome::Done(result), ev);
     }
 }
 

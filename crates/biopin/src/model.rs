@@ -68,12 +68,17 @@ impl<'p> KernelModel<'p> {
         for (o, def) in p.ios.iter().enumerate() {
             direct_io::pending(&world.io, o, def, &mut devices);
         }
-        for slot in 0..world.cache.total_pages() {
+        let wb_slots = if p.writes_back {
+            world.cache.total_pages()
+        } else {
+            0
+        };
+        for slot in 0..wb_slots {
             let (f, i) = world.cache.file_page(slot);
             match world.cache.wb(f, i).stage {
                 WbStage::Idle => {}
-                WbStage::Submitted => devices.push(p.first_wb_device + 2 * slot),
-                WbStage::Transferred => devices.push(p.first_wb_device + 2 * slot + 1),
+                WbStage::Submitted => devices.push(p.wb_device(slot, false)),
+                WbStage::Transferred => devices.push(p.wb_device(slot, true)),
             }
         }
         let idle = devices.is_empty();

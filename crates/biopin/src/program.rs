@@ -475,6 +475,22 @@ impl IoDef {
     }
 }
 
+/// What a device id names ([`Program::device_step`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceStep {
+    /// A step of direct-I/O op `io`.
+    Dio {
+        /// The op.
+        io: IoId,
+        /// Its step.
+        step: crate::io::DevStep,
+    },
+    /// The transfer of the writeback of page `slot` of every file's.
+    WbTransfer(u32),
+    /// `folio_end_writeback` of page `slot` of every file's.
+    WbEnd(u32),
+}
+
 /// A compiled scenario.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Program {
@@ -503,6 +519,9 @@ pub struct Program {
     /// The first device id of page-cache writeback: page `s` of every file's (in file order)
     /// has the transfer `first_wb_device + 2s` and `folio_end_writeback` `+ 2s + 1`.
     pub first_wb_device: u32,
+    /// Some op submits writeback bios that devices complete later (`writeback`, `fsync`,
+    /// `reclaim`'s pageout): without one, no state has writeback device steps to look for.
+    pub writes_back: bool,
     /// The prologue, the actors, the epilogue.
     pub actors: Vec<ActorDef>,
     /// The designs checked by default: the file's `designs`, else every preset.
@@ -685,6 +704,30 @@ impl Program {
             }
         }
         f
+    }
+
+    /// The step device id `id` names: direct-I/O ops own the first ids, each its range; then
+    /// two per page of every file, for its writeback.
+    pub fn device_step(&self, id: u32) -> DeviceStep {
+        if id >= self.first_wb_device {
+            let local = id - self.first_wb_device;
+            return if local % 2 == 0 {
+                DeviceStep::WbTransfer(local / 2)
+            } else {
+                DeviceStep::WbEnd(local / 2)
+            };
+        }
+        let io = self.ios.partition_point(|d| d.first_device <= id) - 1;
+        DeviceStep::Dio {
+            io,
+            step: crate::io::DevStep::from_id(&self.ios[io], id),
+        }
+    }
+
+    /// The device id of the writeback of page `slot` of every file's: its transfer, or (with
+    /// `end`) its `folio_end_writeback`.
+    pub fn wb_device(&self, slot: u32, end: bool) -> u32 {
+        self.first_wb_device + 2 * slot + u32::from(end)
     }
 
     /// The verdict expected under `design`: its `[expect]` entry, else `ok`.
@@ -967,6 +1010,10 @@ impl Compiler<'_> {
             handles,
             ios,
             first_wb_device: next_device,
+            writes_back: actors
+                .iter()
+                .flat_map(|a| &a.ops)
+                .any(|op| matches!(op.cmd, Cmd::Writeback { .. } | Cmd::Reclaim)),
             actors,
             designs,
             expect,
@@ -977,22 +1024,13 @@ impl Compiler<'_> {
     fn check_file_vma(&self, p: &ProcessSpec, v: &VmaSpec) -> Result<(), ScenarioError> {
         let Some(name) = &v.file else { return Ok(()) };
         let Some(f) = self.s.files.iter().find(|f| f.name == *name) else {
-            let known: Vec<String> = self
-                .s
-                .files
-                .iter()
-                .map(|f| format!("`{}`", f.name))
-                .collect();
-            let known = if known.is_empty() {
-                "none is declared (add a [[file]])".into()
-            } else {
-                format!("the files are {}", known.join(", "))
-            };
             return Err(self.err_spec(
                 &v.at,
                 format!(
-                    "VMA `{}` of process `{}` maps unknown file `{name}`: {known}",
-                    v.name, p.name
+                    "VMA `{}` of process `{}` maps unknown file `{name}`: {}",
+                    v.name,
+                    p.name,
+                    self.known_files()
                 ),
             ));
         };
@@ -1243,26 +1281,27 @@ impl Compiler<'_> {
             .iter()
             .position(|f| f.name == file.text)
             .ok_or_else(|| {
-                let known: Vec<String> = self
-                    .s
-                    .files
-                    .iter()
-                    .map(|f| format!("`{}`", f.name))
-                    .collect();
                 self.err_op(
                     line,
                     &file.at,
-                    format!(
-                        "unknown file `{}`: {}",
-                        file.text,
-                        if known.is_empty() {
-                            "none is declared (add a [[file]])".to_string()
-                        } else {
-                            format!("the files are {}", known.join(", "))
-                        }
-                    ),
+                    format!("unknown file `{}`: {}", file.text, self.known_files()),
                 )
             })
+    }
+
+    /// The declared files, for an error naming an unknown one.
+    fn known_files(&self) -> String {
+        let known: Vec<String> = self
+            .s
+            .files
+            .iter()
+            .map(|f| format!("`{}`", f.name))
+            .collect();
+        if known.is_empty() {
+            "none is declared (add a [[file]])".into()
+        } else {
+            format!("the files are {}", known.join(", "))
+        }
     }
 
     fn task(&self, line: &OpLine, name: &Name) -> Result<TaskId, ScenarioError> {

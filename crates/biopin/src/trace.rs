@@ -10,6 +10,7 @@ use crate::design::{Design, DesignError};
 use crate::io::{BioStage, DevStep};
 use crate::mm::{Events, Frame, Invariant, MemMap, PageContent, PageFlags, Pfn, Writer};
 use crate::model::{Action, KernelModel};
+use crate::program::DeviceStep;
 use crate::program::{HandleId, Program, STEP_TABLE_VERSION};
 use crate::scenario::Verdict;
 use crate::scenario::op::GupKind;
@@ -178,28 +179,26 @@ pub fn replay(program: &Program, design: Design, schedule: &[u32]) -> Result<Tra
 
 /// A pending device step in words: the op it belongs to, and what it does.
 fn describe_device(program: &Program, world: &World, id: u32) -> (String, String) {
-    if id >= program.first_wb_device {
-        let local = id - program.first_wb_device;
-        let (f, i) = world.cache.file_page(local / 2);
-        let what = format!("writeback of {}[{i}]", program.files[f].name);
-        let step = if local % 2 == 0 {
-            "dev: the transfer to the disk"
-        } else {
-            "dev: folio_end_writeback (and bio_put)"
-        };
-        return (what, step.to_owned());
-    }
-    let o = program
-        .ios
-        .partition_point(|d| d.first_device <= id)
-        .saturating_sub(1);
+    let (o, step) = match program.device_step(id) {
+        DeviceStep::Dio { io, step } => (io, step),
+        wb @ (DeviceStep::WbTransfer(slot) | DeviceStep::WbEnd(slot)) => {
+            let (f, i) = world.cache.file_page(slot);
+            let what = format!("writeback of {}[{i}]", program.files[f].name);
+            let step = if matches!(wb, DeviceStep::WbTransfer(_)) {
+                "dev: the transfer to the disk"
+            } else {
+                "dev: folio_end_writeback (and bio_put)"
+            };
+            return (what, step.to_owned());
+        }
+    };
     let def = &program.ios[o];
     let op = program.actors[def.actor]
         .ops
         .iter()
         .find(|op| matches!(op.cmd, crate::program::Cmd::Dio { io, .. } if io == o))
         .map_or_else(String::new, |op| op.text.clone());
-    let step = match DevStep::from_id(def, id) {
+    let step = match step {
         DevStep::Transfer(p) => {
             let b = world.io.bio_of_piece(o, p);
             let piece = world.io.piece(o, p);

@@ -24,7 +24,7 @@ use crate::block::{
 use crate::design::BioRefs;
 use crate::errno::Errno;
 use crate::io::inflight::{BioStage, IoStage, Ios};
-use crate::mm::{Invariant, PageContent, PageFlags, Writer};
+use crate::mm::{Invariant, PageContent, Writer};
 use crate::program::{IoDef, IoId};
 use crate::vm::Kernel;
 
@@ -128,7 +128,6 @@ impl Kernel<'_> {
         o: IoId,
         def: &IoDef,
         q: &QueueLimits,
-        stable_writes: bool,
     ) -> Result<bool, Errno> {
         let lbs = u64::from(q.logical_block_size);
         let file_pos = u64::from(def.file_page) * u64::from(PAGE_SIZE);
@@ -183,14 +182,15 @@ impl Kernel<'_> {
             if dirty_before {
                 self.bio_set_pages_dirty(&b);
             }
-            let submitted: Vec<PageContent> = if def.write && stable_writes {
-                b.held
-                    .iter()
-                    .map(|&(pfn, _)| self.mem.content(pfn))
-                    .collect()
-            } else {
-                Vec::new()
-            };
+            let submitted: Vec<PageContent> =
+                if def.write && self.cache.file(def.file).stable_writes {
+                    b.held
+                        .iter()
+                        .map(|&(pfn, _)| self.mem.content(pfn))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
             let pieces = bio_split_to_limits(q, &b.bio);
             ios.push_bio(o, &b, start as u32, &pieces, &submitted);
             start += u64::from(b.bio.size);
@@ -226,10 +226,7 @@ impl Kernel<'_> {
     /// transfer and end happen within it).
     fn dio_write_and_wait(&mut self, def: &IoDef) {
         for index in Self::dio_file_pages(def) {
-            if self.writeback_folio(def.file, index, true) == Ok(crate::reclaim::Wrote::Submitted) {
-                self.writeback_transfer(def.file, index);
-                self.folio_end_writeback(def.file, index);
-            }
+            self.write_and_wait_folio(def.file, index);
         }
     }
 
@@ -244,12 +241,7 @@ impl Kernel<'_> {
             };
             self.try_to_unmap(pfn);
             self.cache.filemap_release_folio(self.mem, pfn, self.ev);
-            if self.mem.folio_ref_count(pfn) == 1 && !self.mem.folio_test(pfn, PageFlags::DIRTY) {
-                self.cache
-                    .filemap_remove_folio(self.mem, def.file, index, self.ev);
-            } else {
-                all = false;
-            }
+            all &= self.remove_mapping(def.file, index, pfn);
         }
         all
     }
@@ -274,17 +266,10 @@ impl Kernel<'_> {
     }
 
     /// A device step of op `o`.
-    pub fn dio_device(
-        &mut self,
-        ios: &mut Ios,
-        o: IoId,
-        def: &IoDef,
-        step: DevStep,
-        stable_writes: bool,
-    ) -> Woke {
+    pub fn dio_device(&mut self, ios: &mut Ios, o: IoId, def: &IoDef, step: DevStep) -> Woke {
         match step {
             DevStep::Transfer(p) => {
-                self.dio_transfer(ios, o, def, p, stable_writes);
+                self.dio_transfer(ios, o, def, p);
                 Woke::No
             }
             DevStep::EndIo(b) => self.dio_end_io(ios, o, def, b),
@@ -319,7 +304,8 @@ impl Kernel<'_> {
     /// stable writes is `unstable-page-write`). A page freed under the bio is a
     /// `use-after-free` and is skipped. Under `all-pins` a split clone's `bio_put` follows,
     /// and must leave the pages alone.
-    fn dio_transfer(&mut self, ios: &mut Ios, o: IoId, def: &IoDef, p: u32, stable_writes: bool) {
+    fn dio_transfer(&mut self, ios: &mut Ios, o: IoId, def: &IoDef, p: u32) {
+        let stable_writes = self.cache.file(def.file).stable_writes;
         let b = ios.bio_of_piece(o, p);
         let bio = ios.bio(o, b);
         let mut piece = ios.piece(o, p);

@@ -1,7 +1,7 @@
 //! Truncation (mm/truncate.c `truncate_pagecache`, `truncate_inode_pages_range`; fs/ext4's
 //! `ext4_setattr`).
 
-use crate::mm::{PageContent, PageFlags};
+use crate::mm::PageContent;
 use crate::pagecache::FileId;
 use crate::vm::{Kernel, Pte};
 
@@ -32,12 +32,9 @@ impl Kernel<'_> {
         }
         for index in pages..old.max(pages) {
             if let Some(pfn) = self.cache.lookup(file, index) {
-                if self.mem.folio_test(pfn, PageFlags::PRIVATE) {
-                    self.mem.folio_set_flag(pfn, PageFlags::PRIVATE, false);
-                    self.mem
-                        .folio_put_refs(pfn, 1, 1, "folio_invalidate", self.ev);
-                }
+                // folio_cancel_dirty, then folio_invalidate drops the buffers.
                 self.mem.folio_test_clear_dirty(pfn);
+                self.cache.filemap_release_folio(self.mem, pfn, self.ev);
                 self.cache
                     .filemap_remove_folio(self.mem, file, index, self.ev);
             }

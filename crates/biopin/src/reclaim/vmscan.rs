@@ -66,22 +66,26 @@ impl Kernel<'_> {
                     .note(|| format!("{pfn} is dirty and held besides the page cache: kept"));
                 return Ok(Reclaimed::KeptDirty);
             }
-            let io = self.ev.io;
-            self.ev.io = true;
-            let wrote = self.writeback_folio(file, index, false);
-            self.ev.io = io;
-            return match wrote? {
+            return match self.writeback_folio(file, index, false)? {
                 Wrote::Submitted => Ok(Reclaimed::PagedOut),
                 _ => Ok(Reclaimed::KeptDirty),
             };
         }
         self.cache.filemap_release_folio(self.mem, pfn, self.ev);
-        let free = self.mem.folio_ref_count(pfn) == 1;
+        Ok(Reclaimed::Freed(self.remove_mapping(file, index, pfn)))
+    }
+
+    /// `__remove_mapping` (mm/vmscan.c; `invalidate_complete_folio2` for invalidation): a clean
+    /// folio leaves the page cache only if the page cache's reference is all that holds it.
+    /// Returns whether it left.
+    pub fn remove_mapping(&mut self, file: FileId, index: u32, pfn: Pfn) -> bool {
+        let free =
+            self.mem.folio_ref_count(pfn) == 1 && !self.mem.folio_test(pfn, PageFlags::DIRTY);
         if free {
             self.cache
                 .filemap_remove_folio(self.mem, file, index, self.ev);
         }
-        Ok(Reclaimed::Freed(free))
+        free
     }
 
     /// `migrate A` (`migrate_pages` of the folio a PTE maps, mm/migrate.c): the folio moves to

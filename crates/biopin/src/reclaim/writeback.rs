@@ -118,13 +118,10 @@ impl Kernel<'_> {
             self.mem.folio_set_flag(pfn, PageFlags::WRITEBACK, true);
             pfn
         };
-        let io = self.ev.io;
-        self.ev.io = true;
         let all_pins = self.design.bio_refs == BioRefs::AllPins;
         if all_pins {
-            self.get_gup_pin(src);
+            self.as_io(|k| k.get_gup_pin(src));
         }
-        self.ev.io = io;
         self.cache.set_wb(
             file,
             index,
@@ -172,12 +169,9 @@ impl Kernel<'_> {
     /// the bio's pin dropped (`all-pins`), a bounce copy freed.
     pub fn folio_end_writeback(&mut self, file: FileId, index: u32) {
         let wb = self.cache.wb(file, index);
-        let io = self.ev.io;
-        self.ev.io = true;
         if wb.pinned {
-            self.unpin_user_page_calls(&[wb.src], 1, false);
+            self.as_io(|k| k.unpin_user_page_calls(&[wb.src], 1, false));
         }
-        self.ev.io = io;
         if wb.bounce {
             self.mem
                 .folio_put_refs(wb.src, 1, 1, "the bounce page", self.ev);
@@ -197,13 +191,20 @@ impl Kernel<'_> {
                 continue;
             }
             for i in 0..shape.pages {
-                if self.cache.wb(f, i).stage == WbStage::Idle
-                    && self.writeback_folio(f, i, true) == Ok(Wrote::Submitted)
-                {
-                    self.writeback_transfer(f, i);
-                    self.folio_end_writeback(f, i);
+                if self.cache.wb(f, i).stage == WbStage::Idle {
+                    self.write_and_wait_folio(f, i);
                 }
             }
+        }
+    }
+
+    /// An integrity writeback of page `index` of `file` whose I/O completes at once, within
+    /// the caller's step (`filemap_write_and_wait_range` for one page): the writeback, the
+    /// transfer and `folio_end_writeback`. Nothing if the page is clean.
+    pub fn write_and_wait_folio(&mut self, file: FileId, index: u32) {
+        if self.writeback_folio(file, index, true) == Ok(Wrote::Submitted) {
+            self.writeback_transfer(file, index);
+            self.folio_end_writeback(file, index);
         }
     }
 }

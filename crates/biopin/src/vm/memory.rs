@@ -94,13 +94,22 @@ impl Kernel<'_> {
     /// The I/O cost of a page-cache bio of one small page (a read in, a writeback): a page of
     /// I/O, and under `bio_refs = all-pins` a pin taken and dropped.
     pub fn page_cache_bio(&mut self) {
-        let io = self.ev.io;
-        self.ev.io = true;
-        if self.design.bio_refs == crate::design::BioRefs::AllPins {
-            self.ev.count_ref_ops(2);
-        }
-        self.ev.io_pages += 1;
+        self.as_io(|k| {
+            if k.design.bio_refs == crate::design::BioRefs::AllPins {
+                k.ev.count_ref_ops(2);
+            }
+            k.ev.io_pages += 1;
+        });
+    }
+
+    /// Runs `f` on behalf of I/O, whatever the step is: the counts it changes are I/O's cost
+    /// ([`crate::mm::Events::count_ref_ops`]). For the bios of the page cache, which any step
+    /// (a fault, reclaim, a direct I/O's flush) may issue.
+    pub(crate) fn as_io<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        let io = std::mem::replace(&mut self.ev.io, true);
+        let out = f(self);
         self.ev.io = io;
+        out
     }
 
     /// `do_shared_fault` (mm/memory.c): the page-cache page (read in if needed), made ready to
