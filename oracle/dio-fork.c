@@ -20,7 +20,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/aio_abi.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,6 +30,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "aio.h"
 
 #define DEVICE "/dev/dm-0"
 #define PAGE 4096
@@ -47,27 +48,6 @@ static const char *const names[] = {
 enum outcome { PASS, FAIL, NOT_IN_FLIGHT, ERROR };
 
 static int fd;
-
-static long io_setup(unsigned nr, aio_context_t *ctx)
-{
-	return syscall(SYS_io_setup, nr, ctx);
-}
-
-static long io_destroy(aio_context_t ctx)
-{
-	return syscall(SYS_io_destroy, ctx);
-}
-
-static long io_submit(aio_context_t ctx, long n, struct iocb **iocbs)
-{
-	return syscall(SYS_io_submit, ctx, n, iocbs);
-}
-
-static long io_getevents(aio_context_t ctx, long min, long max, struct io_event *ev,
-			 struct timespec *timeout)
-{
-	return syscall(SYS_io_getevents, ctx, min, max, ev, timeout);
-}
 
 static enum outcome one(enum writer who)
 {

@@ -22,7 +22,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/aio_abi.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,6 +31,8 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "aio.h"
 
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21
@@ -50,27 +51,6 @@ enum outcome { PASS, FAIL, NOT_IN_FLIGHT, ERROR };
 
 static int dev;
 static unsigned char *bounce;
-
-static long io_setup(unsigned nr, aio_context_t *ctx)
-{
-	return syscall(SYS_io_setup, nr, ctx);
-}
-
-static long io_destroy(aio_context_t ctx)
-{
-	return syscall(SYS_io_destroy, ctx);
-}
-
-static long io_submit(aio_context_t ctx, long n, struct iocb **iocbs)
-{
-	return syscall(SYS_io_submit, ctx, n, iocbs);
-}
-
-static long io_getevents(aio_context_t ctx, long min, long max, struct io_event *ev,
-			 struct timespec *timeout)
-{
-	return syscall(SYS_io_getevents, ctx, min, max, ev, timeout);
-}
 
 static enum outcome one(int pageout, int n)
 {
