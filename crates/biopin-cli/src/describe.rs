@@ -2,11 +2,12 @@
 
 use std::path::Path;
 
+use biopin::Design;
 use biopin::Program;
 use biopin::design::{Knob, Preset};
 use biopin::program::{Resources, Role};
 use biopin::scenario::verdict_text;
-use biopin::trace::replay_token;
+use biopin::trace::{replay_token, trace_path};
 use biopin::vm::VmaKind;
 
 use crate::out::outln;
@@ -27,6 +28,36 @@ pub fn replay(file: &Path, token: &str) -> u8 {
         }
         Err(e) => {
             eprintln!("{}: cannot replay: {e}", file.display());
+            EXIT_BAD_INPUT
+        }
+    }
+}
+
+pub fn trace(file: &Path, design: &str, schedule: Option<&str>) -> u8 {
+    let program = match biopin::load_file(file) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let design = match Design::parse(design) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("--design {design}: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    match trace_path(&program, design, schedule) {
+        Ok(trace) => {
+            for note in program.anachronisms(&design) {
+                outln!("note: {note}");
+            }
+            outln!("{trace}");
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", file.display());
             EXIT_BAD_INPUT
         }
     }
@@ -202,11 +233,11 @@ pub fn explain(file: &Path) -> u8 {
     }
     outln!("designs and expectations:");
     for d in &program.designs {
-        outln!(
-            "  {:<32} {}",
-            d.canonical(),
-            verdict_text(&program.expected(d))
-        );
+        outln!("  {}", d.canonical());
+        outln!("      expected: {}", verdict_text(&program.expected(d)));
+        for note in program.anachronisms(d) {
+            outln!("      note: {note}");
+        }
     }
     EXIT_OK
 }

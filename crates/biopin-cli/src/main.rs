@@ -1,9 +1,13 @@
-//! `biopin`: check scenarios under each design, replay counterexamples, list designs, explain
-//! scenarios (docs/design.md, The command).
+//! `biopin`: check scenarios under each design, print the matrix of what breaks where, follow
+//! a path step by step, replay counterexamples, list designs, explain scenarios
+//! (docs/design.md, The command).
 
 mod check;
 mod describe;
+mod html;
+mod matrix;
 mod out;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,19 +42,24 @@ enum Format {
     Markdown,
 }
 
-/// `check --strategy`.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum StrategyArg {
-    /// Exhaustive depth-first search with fingerprints.
-    Dfs,
-    /// Exhaustive breadth-first search: shortest counterexamples.
-    Bfs,
-}
-
 #[derive(Subcommand)]
 enum Command {
     /// Check scenarios under each design and compare with their [expect] tables.
     Check(check::Options),
+    /// Scenarios down, designs across: what breaks where, and what each design's I/O costs.
+    Matrix(matrix::Options),
+    /// Print one complete path step by step: the least schedule, or the one given.
+    Trace {
+        /// The scenario file.
+        file: PathBuf,
+        /// The design to run it under.
+        #[arg(long)]
+        design: String,
+        /// The steps to take: comma-separated actor names, and `dev:K` for the K-th pending
+        /// device step (from 1); after them the least schedule runs to the end of the path.
+        #[arg(long)]
+        schedule: Option<String>,
+    },
     /// Re-run a counterexample from its token, printing every step and what it changed.
     Replay {
         /// The scenario file the token was made for.
@@ -71,6 +80,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Check(options) => check::run(options),
+        Command::Matrix(options) => matrix::run(options),
+        Command::Trace {
+            file,
+            design,
+            schedule,
+        } => describe::trace(&file, &design, schedule.as_deref()),
         Command::Replay { file, token } => describe::replay(&file, &token),
         Command::Designs => describe::designs(),
         Command::Explain { file } => describe::explain(&file),

@@ -58,11 +58,29 @@ fn a_mismatch_exits_1_and_a_bound_exits_3() {
     let racy = scenario(&dir, "racy.toml", format!("{APP}[[actor]]\nname = \"a\"\nops = [\"store app:buf[0] 1\", \"store app:buf[1] 2\"]\n[[actor]]\nname = \"b\"\nops = [\"load app:buf[0]\", \"load app:buf[1]\"]\n").as_bytes());
     let o = biopin(&["check", &racy, "--max-states", "3"]);
     assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    // An incomplete cell says so first, with the states explored and what it found so far;
+    // it never reads as `ok`, even when it expects a violation.
+    for line in stdout(&o).lines().filter(|l| l.contains("max-states")) {
+        let verdict = line.split_whitespace().nth(1).unwrap();
+        assert_eq!(verdict, "incomplete", "{line}");
+        assert!(line.contains(" states: found nothing so far"), "{line}");
+    }
+    let expects = biopin(&[
+        "check",
+        "scenarios/gup/double-unpin.toml",
+        "--design",
+        "linux-6.5",
+        "--max-states",
+        "3",
+    ]);
+    assert_eq!(expects.status.code(), Some(3), "{}", stdout(&expects));
+    let out = stdout(&expects);
+    let line = out.lines().nth(1).unwrap();
     assert!(
-        stdout(&o).contains("INCOMPLETE: stopped by max-states"),
-        "{}",
-        stdout(&o)
+        line.starts_with("  linux-6.5  incomplete after") && !line.contains(" ok "),
+        "{out}"
     );
+    assert!(line.contains("expected bad-release, leak"), "{out}");
     assert_eq!(biopin(&["check", &racy]).status.code(), Some(0));
 }
 
@@ -223,10 +241,12 @@ fn stats_go_to_stdout_and_timing_to_stderr() {
         "--format",
         "markdown",
     ]);
+    let md = stdout(&md);
+    assert!(md.starts_with("| scenario "), "{md}");
     assert!(
-        stdout(&md).starts_with("| scenario | `linux-5.0` |"),
-        "{}",
-        stdout(&md)
+        md.lines().nth(2).unwrap().starts_with("| put-of-a-pin ")
+            && md.lines().next().unwrap().contains("| `linux-5.0` "),
+        "{md}"
     );
 }
 
@@ -294,4 +314,492 @@ fn a_reader_that_goes_away_ends_the_command_quietly() {
     assert!(first.starts_with("scenarios/"), "{first}");
     assert_eq!(out.status.code(), Some(141), "as SIGPIPE would");
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
+/// Runs `biopin ARGS` with its standard output closed before it writes anything.
+fn with_closed_stdout(args: &[&str]) -> Output {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_biopin"))
+        .args(args)
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn every_command_ends_quietly_when_its_reader_is_gone() {
+    let out = stdout(&biopin(&[
+        "check",
+        "scenarios/gup/longterm-pin-leaves-zone-movable.toml",
+        "--design",
+        "linux-5.0",
+    ]));
+    let (file, token) = first_token(&out);
+    let f = "scenarios/gup/longterm-pin-leaves-zone-movable.toml";
+    for args in [
+        vec!["replay", file.as_str(), token.as_str()],
+        vec!["trace", f, "--design", "linux-6.5"],
+        vec!["explain", f],
+        vec!["designs"],
+        vec!["matrix", "scenarios/gup", "--design", "all"],
+        vec!["check", f],
+    ] {
+        let o = with_closed_stdout(&args);
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+        assert_eq!(o.status.code(), Some(141), "{args:?}: as SIGPIPE would");
+    }
+}
+
+#[test]
+fn design_takes_a_list_and_can_be_repeated() {
+    let o = biopin(&[
+        "check",
+        "scenarios/gup/put-of-a-pin.toml",
+        "--design",
+        "linux-6.5,linux-5.0",
+        "--design",
+        "kara-2019",
+        "--design",
+        "linux-5.0",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let designs: Vec<String> = stdout(&o)
+        .lines()
+        .skip(1)
+        .filter(|l| l.starts_with("  ") && !l.starts_with("    "))
+        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    assert_eq!(designs, ["linux-6.5", "linux-5.0", "kara-2019"]);
+    let o = biopin(&[
+        "check",
+        "scenarios/gup/put-of-a-pin.toml",
+        "--design",
+        "linux-6.5,,kara-2019",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("empty item"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+}
+
+#[test]
+fn columns_stay_aligned_with_many_ids_and_long_design_names() {
+    let long = "linux-6.5+gup=get+bio_refs=ref+cow=pae-anon-only+longterm_file_write=allow+zero_page_pin=count";
+    let designs = format!("linux-5.0,{long},kara-2019");
+    let o = biopin(&[
+        "check",
+        "scenarios/gup/double-unpin-takes-another-pin.toml",
+        "--design",
+        &designs,
+    ]);
+    let out = stdout(&o);
+    // Every match column ("as expected", or MISMATCH for the 6.1 design the scenario does not
+    // list) starts in the same place, whatever the verdict's length.
+    let columns: Vec<usize> = out
+        .lines()
+        .filter(|l| l.starts_with("  "))
+        .filter_map(|l| l.find("as expected").or_else(|| l.find("MISMATCH")))
+        .collect();
+    assert_eq!(columns.len(), 3, "{out}");
+    assert!(columns.iter().all(|&c| c == columns[0]), "{out}");
+    // The long name is on a line of its own and does not widen the others.
+    assert!(out.lines().any(|l| l.trim() == long), "{out}");
+    let short = out.lines().find(|l| l.starts_with("  linux-5.0")).unwrap();
+    assert!(short.starts_with("  linux-5.0  use-after-free"), "{out}");
+}
+
+#[test]
+fn trace_prints_a_complete_path_and_follows_a_schedule() {
+    let f = "scenarios/gup/reference-outlives-munmap.toml";
+    let least = biopin(&["trace", f, "--design", "linux-6.5"]);
+    assert_eq!(least.status.code(), Some(0), "{}", stderr(&least));
+    let out = stdout(&least);
+    assert!(
+        out.starts_with("reference-outlives-munmap under linux-6.5"),
+        "{out}"
+    );
+    assert!(out.contains("end of path"), "a complete path: {out}");
+    // The printed schedule names the same path.
+    let schedule = out
+        .lines()
+        .find_map(|l| l.strip_prefix("schedule: "))
+        .unwrap()
+        .to_owned();
+    let again = biopin(&["trace", f, "--design", "linux-6.5", "--schedule", &schedule]);
+    assert_eq!(stdout(&again), out);
+    // Another order: the nic waits for the handle, so the driver's steps come first either
+    // way; naming the driver twice then the nic is a different path from the least one only
+    // if the scenario allows it. A name that is no actor is refused, with the actors listed.
+    let bad = biopin(&["trace", f, "--design", "linux-6.5", "--schedule", "nobody"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("item 1 (`nobody`)") && stderr(&bad).contains("the actors are"),
+        "{}",
+        stderr(&bad)
+    );
+    assert!(stdout(&bad).is_empty());
+    let bad = biopin(&["trace", f, "--design", "linux-6.5", "--schedule", "dev:0"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("K = 1, 2"), "{}", stderr(&bad));
+}
+
+#[test]
+fn trace_follows_dev_k_through_a_race() {
+    // A4: a direct-I/O read into a private buffer while the parent forks and writes. The
+    // schedule runs the DIO's submission, then the fork, then the device's transfer.
+    let f = "scenarios/dio/odirect-read-races-fork-parent-writes.toml";
+    let least = stdout(&biopin(&["trace", f, "--design", "linux-5.0"]));
+    let schedule = least
+        .lines()
+        .find_map(|l| l.strip_prefix("schedule: "))
+        .unwrap();
+    assert!(schedule.contains("dev:1"), "{least}");
+    let o = biopin(&["trace", f, "--design", "linux-5.0", "--schedule", schedule]);
+    assert_eq!(stdout(&o), least);
+}
+
+#[test]
+fn step_descriptions_come_from_what_the_design_did() {
+    let f = "scenarios/gup/longterm-pin-leaves-zone-movable.toml";
+    let old = stdout(&biopin(&["trace", f, "--design", "linux-5.0"]));
+    assert!(
+        !old.contains("migrate out of ZONE_MOVABLE (longterm_migrate = movable)"),
+        "{old}"
+    );
+    assert!(old.contains("longterm_migrate = none"), "{old}");
+    let new = stdout(&biopin(&["trace", f, "--design", "linux-6.5"]));
+    assert!(
+        new.contains("migrate out of ZONE_MOVABLE (longterm_migrate = movable)"),
+        "{new}"
+    );
+    // The load after the pin finds the page mapped: no fault.
+    let load = new
+        .lines()
+        .skip_while(|l| !l.contains("] load app:buf[0] == 0x5a"))
+        .nth(1)
+        .unwrap();
+    assert_eq!(
+        load.trim(),
+        "load through the mapped PTE (no fault)",
+        "{new}"
+    );
+    // The first store faults.
+    assert!(new.contains("write fault on a missing PTE"), "{new}");
+    // PageAnonExclusive did not exist in 5.0: its trace does not show the bit.
+    assert!(!old.contains("anon_exclusive") && new.contains("anon_exclusive"));
+
+    // A large folio migrated by a long-term pin: the new folio's line has its _pincount.
+    let dir = tempfile::tempdir().unwrap();
+    let huge = scenario(
+        &dir,
+        "huge.toml",
+        b"designs = [\"linux-6.5\"]\n[machine]\nframes = 16\nmovable = 8\n[[process]]\nname = \"app\"\n[[process.vma]]\nname = \"buf\"\nkind = \"anon\"\npages = 4\nhuge = true\n[[actor]]\nname = \"a\"\nops = [\"store app:buf[0] 1\", \"assert zone app:buf[0] movable\", \"pin app:buf[0..4] write longterm as h\", \"unpin h\"]\n",
+    );
+    let o = biopin(&["trace", &huge, "--design", "linux-6.5"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{}{out}", stderr(&o));
+    assert!(
+        out.lines()
+            .any(|l| l.contains("(normal): allocated, order 2") && l.contains("_pincount 4")),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_printed_replay_command_runs_once_installed() {
+    // The README installs the command with `cargo install --path crates/biopin-cli`: the
+    // package there builds a binary called `biopin`.
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(readme.contains("cargo install --path crates/biopin-cli"));
+    let manifest = std::fs::read_to_string(root().join("crates/biopin-cli/Cargo.toml")).unwrap();
+    assert!(manifest.contains("name = \"biopin\""));
+    // A line `check` prints runs as pasted, `biopin` being the installed binary.
+    let out = stdout(&biopin(&["check", "scenarios/gup/double-unpin.toml"]));
+    let line = out.lines().find(|l| l.contains("biopin replay")).unwrap();
+    let command = &line[line.find("biopin replay").unwrap()..];
+    let words: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(words[0], "biopin");
+    let r = biopin(&words[1..]);
+    assert_eq!(r.status.code(), Some(0), "{command}: {}", stderr(&r));
+    assert!(stdout(&r).contains("<== bad-release"), "{}", stdout(&r));
+}
+
+#[test]
+fn numbers_out_of_range_name_the_range_not_the_parser() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = scenario(
+        &dir,
+        "frames.toml",
+        format!("[machine]\nframes = 99999999999999999999\n{APP}[[actor]]\nname = \"a\"\nops = [\"load app:buf[0]\"]\n").as_bytes(),
+    );
+    let index = scenario(
+        &dir,
+        "index.toml",
+        format!("{APP}[[actor]]\nname = \"a\"\nops = [\"load app:buf[4294967296]\"]\n").as_bytes(),
+    );
+    for (file, want) in [
+        (
+            &frames,
+            "frames = 99999999999999999999 is out of range: 1..=2097152",
+        ),
+        (&index, "page 4294967296 is out of range"),
+    ] {
+        let o = biopin(&["check", file]);
+        assert_eq!(o.status.code(), Some(2));
+        let err = stderr(&o);
+        assert!(err.contains(want), "{err}");
+        for internal in ["i128", "i64", "invalid type", "is not a page index"] {
+            assert!(!err.contains(internal), "{err}");
+        }
+    }
+}
+
+#[test]
+fn an_api_newer_than_the_design_is_flagged() {
+    let f = "scenarios/gup/put-of-a-pin.toml";
+    let check = stdout(&biopin(&["check", f, "--design", "linux-5.0,linux-6.5"]));
+    let notes: Vec<&str> = check
+        .lines()
+        .filter(|l| l.contains("v5.7+ semantics"))
+        .collect();
+    assert_eq!(notes.len(), 1, "only under linux-5.0: {check}");
+    assert!(
+        notes[0].contains("`pin`") && notes[0].contains("linux-5.0 predates"),
+        "{check}"
+    );
+    let explain = stdout(&biopin(&["explain", f]));
+    assert!(explain.contains("v5.7+ semantics"), "{explain}");
+    let trace = stdout(&biopin(&["trace", f, "--design", "linux-5.0"]));
+    assert!(trace.starts_with("note: `pin`"), "{trace}");
+    // A scenario without pins gets no note.
+    let get = stdout(&biopin(&[
+        "check",
+        "scenarios/gup/reference-outlives-munmap.toml",
+        "--design",
+        "linux-5.0",
+    ]));
+    assert!(!get.contains("semantics"), "{get}");
+}
+
+#[test]
+fn nothing_shipped_points_outside_the_repository() {
+    // The planning notes the project was built from are not in the repository; nothing it
+    // ships may send a reader to them.
+    let names = [
+        "DESIGN",
+        "KERNEL",
+        "SCENARIOS",
+        "ORACLE",
+        "STYLE",
+        "BENCH",
+        "CALLERS",
+    ]
+    .map(|n| format!("{n}.md"));
+    let shared = format!("../{}", "shared");
+    let mut stack = vec![root()];
+    let mut checked = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if !name.starts_with('.') && name != "target" {
+                    stack.push(path);
+                }
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            checked += 1;
+            for n in names.iter().chain(std::iter::once(&shared)) {
+                // An all-caps file name only counts as a reference when it is not the name of
+                // a file the repository holds (there is none of these).
+                assert!(
+                    !text.contains(n.as_str()),
+                    "{} mentions {n}",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(checked > 100, "{checked} files checked");
+}
+
+#[test]
+fn the_readme_opens_with_the_matrix_the_command_prints() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = "<!-- matrix: biopin matrix --design all --format markdown -->\n";
+    let from = readme.find(start).expect("the README's matrix block") + start.len();
+    let to = from + readme[from..].find("\n<!-- end matrix -->").unwrap();
+    let o = biopin(&["matrix", "--design", "all", "--format", "markdown"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        readme[from..to].trim_end(),
+        stdout(&o).trim_end(),
+        "the README's matrix is stale: paste `biopin matrix --design all --format markdown`"
+    );
+    // It comes before the set-up.
+    assert!(readme.find(start) < readme.find("## Set-up"));
+}
+
+#[test]
+fn matrix_has_a_row_per_scenario_a_column_per_design_and_cost_footers() {
+    let o = biopin(&[
+        "matrix",
+        "scenarios/dio",
+        "scenarios/gup/put-of-a-pin.toml",
+        "--design",
+        "linux-5.0,kara-2019,linux-6.5",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        v["designs"],
+        serde_json::json!(["linux-5.0", "kara-2019", "linux-6.5"])
+    );
+    assert_eq!(v["scenarios"].as_array().unwrap().len(), 16);
+    let put = &v["scenarios"][15];
+    assert_eq!(put["name"], "put-of-a-pin");
+    assert_eq!(
+        put["cells"][0]["verdict"],
+        serde_json::json!(["bad-release", "leak"])
+    );
+    // The large-folio direct I/O costs differ: the footer has them, as the kernel counts
+    // them (one pin per folio under pinned-flag, one per page under the 2019 designs).
+    let costs = v["costs"].as_array().unwrap();
+    let large = costs
+        .iter()
+        .find(|c| c["scenario"] == "merge-and-split-at-queue-limits")
+        .expect("a cost row for the large folio");
+    let ops: Vec<u64> = large["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["ref_ops"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        ops,
+        [17, 34, 4],
+        "a 16-page folio: get per page + 1, pin and unpin per page, one pin per folio"
+    );
+
+    // A mismatch is marked in the cell, and the exit status is check's.
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = scenario(
+        &dir,
+        "wrong.toml",
+        format!("{APP}[[actor]]\nname = \"a\"\nops = [\"pin app:buf[0] as h\"]\n").as_bytes(),
+    );
+    let o = biopin(&[
+        "matrix",
+        &wrong,
+        "--design",
+        "linux-6.5",
+        "--format",
+        "markdown",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("leak (MISMATCH: expected ok)"),
+        "{}",
+        stdout(&o)
+    );
+    let o = biopin(&["matrix", &wrong, "--format", "pdf"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// Chromium, when installed: `.ci/run` installs it and sets BIOPIN_REQUIRE_CHROMIUM=1, so CI
+/// cannot skip the HTML test.
+fn chromium() -> Option<PathBuf> {
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        if let Ok(o) = Command::new("which").arg(name).output()
+            && o.status.success()
+        {
+            return Some(PathBuf::from(String::from_utf8(o.stdout).unwrap().trim()));
+        }
+    }
+    assert!(
+        std::env::var_os("BIOPIN_REQUIRE_CHROMIUM").is_none(),
+        "BIOPIN_REQUIRE_CHROMIUM is set but no chromium is installed"
+    );
+    None
+}
+
+#[test]
+fn the_html_report_renders_the_matrix_and_a_timeline_of_each_violation() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = biopin(&[
+        "matrix",
+        "scenarios/gup",
+        "scenarios/dio/odirect-read-races-fork-parent-writes.toml",
+        "--design",
+        "all",
+        "--format",
+        "html",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let html = stdout(&o);
+    assert!(
+        !html.contains("http://") && !html.contains("https://") && !html.contains("<script"),
+        "self-contained"
+    );
+    let file = dir.path().join("report.html");
+    std::fs::write(&file, &html).unwrap();
+    let Some(chromium) = chromium() else {
+        eprintln!("skipped: no chromium installed (apt-get install chromium); .ci/run requires it");
+        return;
+    };
+    // What a browser builds from the file, not the file's text.
+    let o = Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(format!("file://{}", file.display()))
+        .output()
+        .expect("chromium runs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dom = stdout(&o);
+    // The matrix: a row per scenario (17 + 1), a column per preset, then the footer.
+    let matrix = &dom[dom.find("<table id=\"matrix\">").unwrap()..];
+    let matrix = &matrix[..matrix.find("</table>").unwrap()];
+    let body = &matrix[matrix.find("<tbody>").unwrap()..matrix.find("</tbody>").unwrap()];
+    assert_eq!(body.matches("<tr>").count(), 18, "{matrix}");
+    for d in [
+        "linux-5.0",
+        "glisse-2019",
+        "kara-2019",
+        "linux-6.5",
+        "kara-2023",
+    ] {
+        assert!(matrix.contains(&format!("<th>{d}</th>")), "{d}");
+    }
+    assert!(matrix.contains("scenarios with a violation"));
+    // A broken cell links to its timeline; the timeline has a lane per actor and device, the
+    // violating step marked, the invariant explained, and the folio states.
+    assert!(
+        matrix.contains("<td class=\"broken\"><a href=\"#t-"),
+        "{matrix}"
+    );
+    let t = &dom[dom
+        .find("odirect-read-races-fork-parent-writes under <code>linux-5.0</code>")
+        .expect("its timeline")..];
+    let t = &t[..t.find("</section>").unwrap()];
+    for lane in [
+        "<th class=\"lane\">t1</th>",
+        "<th class=\"lane\">t2</th>",
+        "<th class=\"lane\">device: dio-read app:buf[0] f[0] len 512</th>",
+    ] {
+        assert!(t.contains(lane), "{lane}\n{t}");
+    }
+    assert!(t.contains("class=\"step violation\""), "{t}");
+    assert!(t.contains("violates leak-parent-to-child"), "{t}");
+    assert!(
+        t.contains("after fork the child saw a value the parent wrote"),
+        "{t}"
+    );
+    assert!(t.contains("_refcount"), "folio states: {t}");
 }

@@ -450,6 +450,11 @@ pub enum DesignError {
     /// `all` with overrides.
     #[error("`all` means every preset and takes no overrides")]
     AllWithOverrides,
+    /// A list with an empty item.
+    #[error(
+        "`{0}` has an empty item: write designs separated by single commas, e.g. `linux-5.0,linux-6.5`"
+    )]
+    EmptyItem(String),
 }
 
 fn preset_list() -> String {
@@ -508,13 +513,24 @@ impl Design {
         Ok(design)
     }
 
-    /// Parses a design string or `all` into the designs it names.
+    /// Parses a comma-separated list of design strings and `all`s into the designs they name,
+    /// in order, each once (a design is the same whichever way it is written).
     pub fn parse_list(text: &str) -> Result<Vec<Design>, DesignError> {
-        match text.trim() {
-            "all" => Ok(Design::all()),
-            t if t.starts_with("all+") => Err(DesignError::AllWithOverrides),
-            t => Design::parse(t).map(|d| vec![d]),
+        let mut out: Vec<Design> = Vec::new();
+        for item in text.split(',') {
+            let named = match item.trim() {
+                "" => return Err(DesignError::EmptyItem(text.into())),
+                "all" => Design::all(),
+                t if t.starts_with("all+") => return Err(DesignError::AllWithOverrides),
+                t => vec![Design::parse(t)?],
+            };
+            for d in named {
+                if !out.contains(&d) {
+                    out.push(d);
+                }
+            }
         }
+        Ok(out)
     }
 
     /// The value of `knob`, by name.
@@ -660,6 +676,14 @@ mod tests {
             Err(AllWithOverrides)
         );
         assert_eq!(Design::parse_list("all").unwrap().len(), 5);
+        let two = Design::parse_list("linux-5.0, linux-6.5+cow=refcount,linux-5.0").unwrap();
+        assert_eq!(
+            two.iter().map(Design::canonical).collect::<Vec<_>>(),
+            ["linux-5.0", "linux-6.5+cow=refcount"]
+        );
+        assert_eq!(Design::parse_list("kara-2019,all").unwrap().len(), 5);
+        assert!(Design::parse_list("linux-5.0,").is_err());
+        assert!(Design::parse_list("linux-5.0,linux-9").is_err());
         let err = Design::parse("linux-6.5+cow=sometimes")
             .unwrap_err()
             .to_string();

@@ -246,6 +246,96 @@ impl Cmd {
         }
     }
 
+    /// Step `step` of the op as `design` runs it: the kernel functions that design's era calls,
+    /// where they differ from [`Cmd::steps`]'s design-neutral text. What a trace prints.
+    pub fn step_text(&self, step: usize, design: &Design) -> String {
+        use crate::design::{BioRefs, LongtermMigrate, Reclaim, Writeback};
+        let neutral = || self.steps()[step].to_owned();
+        let pin = design.gup == Gup::Pin;
+        match (self, step) {
+            (
+                Cmd::Gup {
+                    kind: GupKind::Pin,
+                    longterm: true,
+                    fast: false,
+                    ..
+                },
+                0,
+            ) => match design.longterm_migrate {
+                LongtermMigrate::Movable => neutral(),
+                LongtermMigrate::None => "pin_user_pages(FOLL_LONGTERM) with mmap_lock held: fault and grab, in place (longterm_migrate = none: before 5.12 nothing migrates a folio out of ZONE_MOVABLE)".into(),
+            },
+            (
+                Cmd::Gup {
+                    kind: GupKind::Get,
+                    longterm: true,
+                    fast: false,
+                    ..
+                },
+                0,
+            ) if pin => "get_user_pages(FOLL_LONGTERM): EINVAL from is_valid_gup_args, which allows FOLL_LONGTERM only with FOLL_PIN".into(),
+            (Cmd::Dio { .. }, 0) => format!(
+                "O_DIRECT: {}, build the bios (bio_iov_iter_get_pages{}), {}split at the queue limits and submit; sleep until woken",
+                if pin {
+                    "iov_iter_extract_pages (FOLL_PIN)"
+                } else {
+                    "iov_iter_get_pages2 (FOLL_GET)"
+                },
+                match design.bio_refs {
+                    BioRefs::Ref => "; no BIO_PAGE_PINNED before 6.3",
+                    BioRefs::VecFlag => "; each bvec records whether its page came from GUP",
+                    BioRefs::AllPins => "; bio_add_page asserts every page is pinned",
+                    BioRefs::PinnedFlag => "; BIO_PAGE_PINNED set for a pinned extraction",
+                },
+                if design.bio_refs == BioRefs::Ref {
+                    "no bio_set_pages_dirty for a read (fs/direct-io.c dirties at completion), "
+                } else {
+                    "bio_set_pages_dirty for a read, "
+                }
+            ),
+            (Cmd::Dio { .. }, 2) if design.bio_refs != BioRefs::Ref => {
+                "dev: bio_endio → iomap_dio_bio_end_io: the last bio's completion wakes the caller (iomap_dio_done)".into()
+            }
+            (Cmd::Dio { .. }, 2) => "dev: the bio completes: fs/direct-io.c's dio_bio_complete releases the pages (set_page_dirty_lock for a read, put_page; the kernel runs it in the woken caller, the model at completion) and the last bio wakes the caller".into(),
+            (Cmd::Writeback { sync, .. }, 0) => format!(
+                "{}, a dirty folio a step: lock, page_mkclean, {}, folio_clear_dirty_for_io, set writeback, unlock, submit a bio (ext4 skips a folio without buffers)",
+                if *sync { "fsync (waiting for a folio under writeback)" } else { "writeback" },
+                match design.writeback {
+                    Writeback::Ignore => "no test for pins (writeback = ignore)",
+                    Writeback::Skip => "a folio_maybe_dma_pinned folio is left dirty by background writeback, written from a bounce copy by fsync (writeback = skip)",
+                    Writeback::Bounce => "a folio_maybe_dma_pinned folio is written from a bounce copy and stays dirty (writeback = bounce)",
+                }
+            ),
+            (Cmd::Reclaim, 0) => format!(
+                "shrink_folio_list, a page-cache folio a step: skip one under writeback; lock, try_to_unmap, {}, pageout if dirty and held by the page cache alone, else release the buffers of a clean one and __remove_mapping if its count allows; unlock",
+                match design.reclaim {
+                    Reclaim::Strip => "no test for pins (reclaim = strip)",
+                    Reclaim::KeepPinned => "activate and keep a folio_maybe_dma_pinned one (reclaim = keep-pinned, d824ec2a1546)",
+                }
+            ),
+            (Cmd::RdmaReg(..), 0) => format!(
+                "ib_umem_get: {}(FOLL_LONGTERM | FOLL_WRITE) with mmap_lock held",
+                if pin { "pin_user_pages" } else { "get_user_pages" }
+            ),
+            (Cmd::RdmaRegFd(..), 0) => format!(
+                "a registration of page-cache pages by file: read_cache_folio each (read in if absent), then {}",
+                if design.bio_refs == BioRefs::AllPins {
+                    "a pin (get_gup_pin, bio_refs = all-pins)"
+                } else {
+                    "a plain reference (get_page)"
+                }
+            ),
+            (Cmd::RdmaDereg(..), 0) => {
+                if pin {
+                    "ib_umem_release: unpin_user_page_range_dirty_lock over each folio run".into()
+                } else {
+                    "ib_umem_release: set_page_dirty_lock and put_page each page".into()
+                }
+            }
+            _ => neutral(),
+        }
+    }
+
     /// Pages a GUP-fast op reads between its two steps (0 for any other op).
     pub fn fast_pages(&self) -> u32 {
         match self {
@@ -730,6 +820,47 @@ impl Program {
         self.first_wb_device + 2 * slot + u32::from(end)
     }
 
+    /// APIs the scenario calls that `design`'s kernel predates, each in a sentence: the op
+    /// still runs, with the semantics of the release that brought it, and a reader must not
+    /// take it for the older kernel's behaviour. Only `linux-5.0` (and its overrides) predates
+    /// an op: `pin_user_pages()` and `FOLL_PIN` came in 5.6, counted with
+    /// `GUP_PIN_COUNTING_BIAS` from 5.7 (docs/kernel.md, Timeline).
+    pub fn anachronisms(&self, design: &Design) -> Vec<String> {
+        let mut out = Vec::new();
+        if design.preset() != crate::design::Preset::Linux5_0 {
+            return out;
+        }
+        let mut pins: Vec<&str> = Vec::new();
+        for op in self.actors.iter().flat_map(|a| &a.ops) {
+            let verb = match op.cmd {
+                Cmd::Gup {
+                    kind: GupKind::Pin,
+                    fast: false,
+                    ..
+                } => "pin",
+                Cmd::Gup {
+                    kind: GupKind::Pin,
+                    fast: true,
+                    ..
+                } => "pin-fast",
+                Cmd::Release(ReleaseKind::Unpin, ..) => "unpin",
+                _ => continue,
+            };
+            if !pins.contains(&verb) {
+                pins.push(verb);
+            }
+        }
+        if !pins.is_empty() {
+            out.push(format!(
+                "`{}` {} with v5.7+ semantics (pin_user_pages, FOLL_PIN, GUP_PIN_COUNTING_BIAS): {} predates them",
+                pins.join("`, `"),
+                if pins.len() == 1 { "runs" } else { "run" },
+                design.canonical()
+            ));
+        }
+        out
+    }
+
     /// The verdict expected under `design`: its `[expect]` entry, else `ok`.
     pub fn expected(&self, design: &Design) -> Verdict {
         self.expect.get(design).cloned().unwrap_or_default()
@@ -853,7 +984,7 @@ impl Compiler<'_> {
                         format!("VMA `{}` is defined twice in process `{}`", v.name, p.name),
                     ));
                 }
-                crate::scenario::builder::check_vma(i64::from(v.pages), v.huge)
+                crate::scenario::builder::check_vma(i128::from(v.pages), v.huge)
                     .map_err(|m| self.err_spec(&v.at, m))?;
                 self.check_file_vma(p, v)?;
                 total_pages += u64::from(v.pages);

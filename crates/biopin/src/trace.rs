@@ -6,12 +6,12 @@ use std::fmt;
 use biopin_explore::{Journaled, Model, Token, TokenError};
 use thiserror::Error;
 
-use crate::design::{Design, DesignError};
+use crate::design::{BioRefs, Cow, Design, DesignError};
 use crate::io::{BioStage, DevStep};
 use crate::mm::{Events, Frame, Invariant, MemMap, PageContent, PageFlags, Pfn, Writer};
 use crate::model::{Action, KernelModel};
 use crate::program::DeviceStep;
-use crate::program::{HandleId, Program, STEP_TABLE_VERSION};
+use crate::program::{Cmd, HandleId, Program, STEP_TABLE_VERSION};
 use crate::scenario::Verdict;
 use crate::scenario::op::GupKind;
 use crate::vm::{Life, Pte};
@@ -20,8 +20,14 @@ use crate::world::{Handle, World};
 /// One replayed step.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceStep {
-    /// The actor that took it.
+    /// The actor that took it, or `device` for a device step.
     pub actor: String,
+    /// Its lane in a timeline: the actor's name, or `device: ` and the I/O the device step
+    /// belongs to.
+    pub lane: String,
+    /// How a schedule names it (`biopin trace --schedule`): the actor's name, or `dev:K` for
+    /// the K-th pending device step (from 1, in device id order).
+    pub label: String,
     /// Its op, as written.
     pub op: String,
     /// Which of the op's steps, and what it does.
@@ -39,6 +45,8 @@ pub struct TraceStep {
 pub struct Trace {
     /// The scenario's name.
     pub scenario: String,
+    /// The scenario's actors (prologue and epilogue included, in order): a timeline's lanes.
+    pub actors: Vec<String>,
     /// The design.
     pub design: Design,
     /// The steps.
@@ -48,6 +56,20 @@ pub struct Trace {
 }
 
 impl Trace {
+    /// The schedule in `biopin trace --schedule` syntax: step labels, comma-separated.
+    pub fn schedule_text(&self) -> String {
+        self.steps
+            .iter()
+            .map(|s| s.label.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The index of the first step that raised something, if any.
+    pub fn first_violation(&self) -> Option<usize> {
+        self.steps.iter().position(|s| !s.raised.is_empty())
+    }
+
     /// Every violation the replay raised.
     pub fn verdict(&self) -> Verdict {
         self.steps
@@ -91,6 +113,121 @@ pub enum ReplayError {
     /// The schedule does not fit the scenario.
     #[error("{0}")]
     Schedule(#[from] biopin_explore::ReplayError),
+    /// A `--schedule` cannot be followed.
+    #[error("--schedule, item {item} (`{text}`): {why}")]
+    Spec {
+        /// Which item, from 1.
+        item: usize,
+        /// The item as written.
+        text: String,
+        /// Why it cannot be taken, and what could be.
+        why: String,
+    },
+}
+
+/// One complete path of `program` under `design`, for `biopin trace`: the steps `spec` names
+/// (comma-separated actor names and `dev:K`, the K-th pending device step from 1), then the
+/// least schedule ([`crate::least_schedule`]'s rule: the first enabled action) to the end of
+/// the path. A step with no alternative (the prologue, the epilogue, a lone pending step) is
+/// taken without being named, unless the next item names it.
+pub fn trace_path(
+    program: &Program,
+    design: Design,
+    spec: Option<&str>,
+) -> Result<Trace, ReplayError> {
+    let model = KernelModel::new(program, design);
+    let items: Vec<&str> = match spec.map(str::trim) {
+        None | Some("") => Vec::new(),
+        Some(s) => s.split(',').map(str::trim).collect(),
+    };
+    let mut world = model.init_state();
+    let mut schedule = Vec::new();
+    let mut enabled = Vec::new();
+    let mut next = 0;
+    loop {
+        enabled.clear();
+        model.enabled(&world, &mut enabled);
+        if enabled.is_empty() {
+            break;
+        }
+        let action = match items.get(next) {
+            None => enabled[0],
+            Some(&text) => {
+                let named = resolve(program, &enabled, text).map_err(|why| ReplayError::Spec {
+                    item: next + 1,
+                    text: text.to_owned(),
+                    why,
+                })?;
+                match named {
+                    Some(a) => {
+                        next += 1;
+                        a
+                    }
+                    None if enabled.len() == 1 => enabled[0],
+                    None => {
+                        let can: Vec<String> = enabled
+                            .iter()
+                            .map(|&a| label(program, &enabled, a))
+                            .collect();
+                        return Err(ReplayError::Spec {
+                            item: next + 1,
+                            text: text.to_owned(),
+                            why: format!(
+                                "cannot run after {} steps; what can run is {}",
+                                schedule.len(),
+                                can.join(", ")
+                            ),
+                        });
+                    }
+                }
+            }
+        };
+        let mut ev = Events::quiet();
+        model.step(&mut world, action, &mut ev);
+        world.commit();
+        schedule.push(model.encode_action(action));
+    }
+    if next < items.len() {
+        return Err(ReplayError::Spec {
+            item: next + 1,
+            text: items[next].to_owned(),
+            why: format!(
+                "the path ended after {} steps, before this item",
+                schedule.len()
+            ),
+        });
+    }
+    replay(program, design, &schedule)
+}
+
+/// The action `text` names among `enabled`: `Ok(None)` if it names an actor or device that
+/// exists but cannot run now, an error if it names nothing.
+fn resolve(program: &Program, enabled: &[Action], text: &str) -> Result<Option<Action>, String> {
+    if let Some(k) = text.strip_prefix("dev:") {
+        let k: usize =
+            k.parse().ok().filter(|&k| k >= 1).ok_or_else(|| {
+                "`dev:K` needs K = 1, 2, …: the K-th pending device step".to_owned()
+            })?;
+        return Ok(enabled
+            .iter()
+            .filter(|a| matches!(a, Action::Device(_)))
+            .nth(k - 1)
+            .copied());
+    }
+    let actor = program
+        .actors
+        .iter()
+        .position(|a| a.name == text)
+        .ok_or_else(|| {
+            let names: Vec<&str> = program.actors.iter().map(|a| a.name.as_str()).collect();
+            format!(
+                "no actor is called that: the actors are {}, and `dev:K` names the K-th pending device step",
+                names.join(", ")
+            )
+        })?;
+    Ok(enabled
+        .contains(&Action::Actor(actor))
+        .then_some(Action::Actor(actor)))
 }
 
 /// Replays a token against `program`, refusing any mismatch of scenario, step table, design
@@ -122,31 +259,31 @@ pub fn replay(program: &Program, design: Design, schedule: &[u32]) -> Result<Tra
     biopin_explore::replay(&model, schedule)?;
     let mut world = model.init_state();
     let mut steps = Vec::new();
+    let mut enabled = Vec::new();
     for &code in schedule {
         let action = model
             .decode_action(code)
             .expect("checked by the replay above");
-        let (who, text, step) = match action {
+        enabled.clear();
+        model.enabled(&world, &mut enabled);
+        let label = label(program, &enabled, action);
+        let (who, lane, text, step) = match action {
             Action::Actor(actor) => {
                 let state = world.actors.get(actor);
                 let def = &program.actors[actor];
                 let op = &def.ops[state.pc as usize];
-                let names = op.cmd.steps();
-                let step = if names.len() > 1 {
-                    format!(
-                        "step {} of {}: {}",
-                        state.step + 1,
-                        names.len(),
-                        names[state.step as usize]
-                    )
+                let n = op.cmd.steps().len();
+                let what = headline(&world, &op.cmd, state.step as usize, &design);
+                let step = if n > 1 {
+                    format!("step {} of {n}: {what}", state.step + 1)
                 } else {
-                    names[0].to_owned()
+                    what
                 };
-                (def.name.clone(), op.text.clone(), step)
+                (def.name.clone(), def.name.clone(), op.text.clone(), step)
             }
             Action::Device(id) => {
-                let (op, step) = describe_device(program, &world, id);
-                ("device".to_owned(), op, step)
+                let (op, step) = describe_device(program, &design, &world, id);
+                ("device".to_owned(), format!("device: {op}"), op, step)
             }
         };
         let mut ev = Events::detailed();
@@ -154,15 +291,17 @@ pub fn replay(program: &Program, design: Design, schedule: &[u32]) -> Result<Tra
         model.step(&mut world, action, &mut ev);
         steps.push(TraceStep {
             actor: who,
+            lane,
+            label,
             op: text,
             step,
-            changes: changes(program, &world),
+            changes: changes(program, &design, &world),
             notes: std::mem::take(&mut ev.notes),
             raised: std::mem::take(&mut ev.raised),
         });
         world.commit();
     }
-    let mut enabled = Vec::new();
+    enabled.clear();
     model.enabled(&world, &mut enabled);
     let end = enabled.is_empty().then(|| {
         let mut ev = Events::detailed();
@@ -171,14 +310,49 @@ pub fn replay(program: &Program, design: Design, schedule: &[u32]) -> Result<Tra
     });
     Ok(Trace {
         scenario: program.name.clone(),
+        actors: program.actors.iter().map(|a| a.name.clone()).collect(),
         design,
         steps,
         end,
     })
 }
 
+/// How a schedule names `action` among `enabled`: the actor's name, or `dev:K`.
+fn label(program: &Program, enabled: &[Action], action: Action) -> String {
+    match action {
+        Action::Actor(a) => program.actors[a].name.clone(),
+        Action::Device(_) => {
+            let k = enabled
+                .iter()
+                .filter(|a| matches!(a, Action::Device(_)))
+                .position(|&a| a == action)
+                .map_or(0, |k| k + 1);
+            format!("dev:{k}")
+        }
+    }
+}
+
+/// What an actor's step does, as the design runs it and as the world stands before it: a load
+/// or store through a mapped PTE takes no fault.
+fn headline(world: &World, cmd: &Cmd, step: usize, design: &Design) -> String {
+    match cmd {
+        Cmd::Load(r, _) => match world.vm.pte(r.task, r.vma, r.pages.start) {
+            Pte::Present { .. } => "load through the mapped PTE (no fault)".into(),
+            Pte::Dangling { .. } => "load through a PTE whose frame was freed under it (no fault)".into(),
+            _ => "read fault (handle_mm_fault: do_anonymous_page maps the zero page, do_read_fault the page-cache page), then load".into(),
+        },
+        Cmd::Store(r, _) => match world.vm.pte(r.task, r.vma, r.pages.start) {
+            Pte::Present { write: true, .. } => "store through the writable PTE (no fault)".into(),
+            Pte::Dangling { .. } => "store through a PTE whose frame was freed under it".into(),
+            Pte::Present { write: false, .. } => "write fault on a read-only PTE (handle_mm_fault → do_wp_page: reuse or copy; wp_page_shared → page_mkwrite on a shared mapping), then store".into(),
+            _ => "write fault on a missing PTE (handle_mm_fault → do_anonymous_page, do_cow_fault, or do_shared_fault → page_mkwrite), then store".into(),
+        },
+        _ => cmd.step_text(step, design),
+    }
+}
+
 /// A pending device step in words: the op it belongs to, and what it does.
-fn describe_device(program: &Program, world: &World, id: u32) -> (String, String) {
+fn describe_device(program: &Program, design: &Design, world: &World, id: u32) -> (String, String) {
     let (o, step) = match program.device_step(id) {
         DeviceStep::Dio { io, step } => (io, step),
         wb @ (DeviceStep::WbTransfer(slot) | DeviceStep::WbEnd(slot)) => {
@@ -214,13 +388,22 @@ fn describe_device(program: &Program, world: &World, id: u32) -> (String, String
                 from + u64::from(piece.len)
             )
         }
+        DevStep::EndIo(b) if design.bio_refs == BioRefs::Ref => format!(
+            "dev: bio {b} completes: dio_bio_complete releases its pages (set_page_dirty_lock for a read, put_page)"
+        ),
         DevStep::EndIo(b) => format!("dev: bio {b} completes (iomap_dio_bio_end_io)"),
         DevStep::Release(b) => format!(
-            "dev: bio {b}'s release ({}, bio_put)",
+            "dev: bio {b}'s release ({}: {}; bio_put)",
             if def.write {
                 "bio_release_pages"
             } else {
-                "bio_check_pages_dirty"
+                "bio_check_pages_dirty, then bio_release_pages"
+            },
+            match design.bio_refs {
+                BioRefs::Ref => "put_page each page",
+                BioRefs::VecFlag => "unpin_user_page or put_page as each bvec's flag says",
+                BioRefs::AllPins => "unpin every page, unconditionally",
+                BioRefs::PinnedFlag => "unpin_user_page each page, as BIO_PAGE_PINNED says",
             }
         ),
         DevStep::DirtyWork(b) => format!("dev: bio_dirty_work re-dirties and releases bio {b}"),
@@ -237,7 +420,13 @@ fn flags_text(flags: PageFlags) -> String {
     }
 }
 
-fn frame_changes(mem: &MemMap, pfn: Pfn, a: &Frame, b: &Frame) -> String {
+fn frame_changes(
+    mem: &MemMap,
+    pfn: Pfn,
+    a: &Frame,
+    b: &Frame,
+    hidden: PageFlags,
+) -> Option<String> {
     let label = if mem.is_zero_page(pfn) {
         format!("{pfn} (zero page)")
     } else {
@@ -247,13 +436,24 @@ fn frame_changes(mem: &MemMap, pfn: Pfn, a: &Frame, b: &Frame) -> String {
         && b.flags.contains(PageFlags::IN_USE)
         && !b.flags.contains(PageFlags::TAIL)
     {
-        return format!(
+        let mut line = format!(
             "{label}: allocated, order {}, _refcount {}",
             b.order, b.refcount
         );
+        if b.pincount != 0 || b.order > 0 {
+            line += &format!(", _pincount {}", b.pincount);
+        }
+        if b.mapcount != 0 {
+            line += &format!(", mapcount {}", b.mapcount);
+        }
+        let flags = b.flags - PageFlags::IN_USE - hidden;
+        if !flags.is_empty() {
+            line += &format!(", flags {}", flags_text(flags));
+        }
+        return Some(line);
     }
     if a.flags.contains(PageFlags::IN_USE) && !b.flags.contains(PageFlags::IN_USE) {
-        return format!("{label}: freed");
+        return Some(format!("{label}: freed"));
     }
     let mut parts = Vec::new();
     if a.refcount != b.refcount {
@@ -265,14 +465,14 @@ fn frame_changes(mem: &MemMap, pfn: Pfn, a: &Frame, b: &Frame) -> String {
     if a.mapcount != b.mapcount {
         parts.push(format!("mapcount {} → {}", a.mapcount, b.mapcount));
     }
-    if a.flags != b.flags {
+    if a.flags - hidden != b.flags - hidden {
         parts.push(format!(
             "flags {} → {}",
-            flags_text(a.flags),
-            flags_text(b.flags)
+            flags_text(a.flags - hidden),
+            flags_text(b.flags - hidden)
         ));
     }
-    format!("{label}: {}", parts.join(", "))
+    (!parts.is_empty()).then(|| format!("{label}: {}", parts.join(", ")))
 }
 
 fn content_text(program: &Program, c: PageContent) -> String {
@@ -327,7 +527,13 @@ fn handle_text(program: &Program, world: &World, h: HandleId) -> String {
 /// What the step just taken changed in `world`, in words, in a fixed order (tasks and their
 /// VMAs and PTEs, frames and their contents, the vmstat counters, handles), read off the
 /// world's undo log since the step's checkpoint.
-pub fn changes(program: &Program, world: &World) -> Vec<String> {
+pub fn changes(program: &Program, design: &Design, world: &World) -> Vec<String> {
+    // PageAnonExclusive exists from 5.19 (the `cow` knob's PageAnonExclusive eras); before,
+    // the model keeps the bit but no kernel had it, so a trace does not show it.
+    let hidden = match design.cow {
+        Cow::Mapcount | Cow::Refcount => PageFlags::ANON_EXCLUSIVE,
+        Cow::PaeAnonOnly | Cow::AnonExclusive => PageFlags::empty(),
+    };
     let mut out = Vec::new();
     let vm = world.vm.changed_since_checkpoint();
     for (t, p) in program.processes.iter().enumerate() {
@@ -403,7 +609,7 @@ pub fn changes(program: &Program, world: &World) -> Vec<String> {
             && !(y.flags.contains(PageFlags::TAIL)
                 && x.flags.contains(PageFlags::IN_USE) != y.flags.contains(PageFlags::IN_USE))
         {
-            out.push(frame_changes(mem, pfn, &x, &y));
+            out.extend(frame_changes(mem, pfn, &x, &y, hidden));
         }
         let cb = mem.content(pfn);
         if ca != cb && mem.in_use(pfn) {
@@ -459,9 +665,24 @@ fn bio_stage_text(stage: BioStage) -> &'static str {
 
 impl fmt::Display for Trace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn raised(f: &mut fmt::Formatter<'_>, list: &[(Invariant, String)]) -> fmt::Result {
+            for (id, why) in list {
+                writeln!(f, "       !! {id}: {why}")?;
+                writeln!(f, "          ({id}: {})", id.meaning())?;
+            }
+            Ok(())
+        }
         writeln!(f, "{} under {}", self.scenario, self.design)?;
+        writeln!(f, "schedule: {}", self.schedule_text())?;
         for (i, s) in self.steps.iter().enumerate() {
-            writeln!(f, "{:>3}. [{}] {}", i + 1, s.actor, s.op)?;
+            let mark = if s.raised.is_empty() {
+                String::new()
+            } else {
+                let mut ids: Vec<&str> = s.raised.iter().map(|(id, _)| id.id()).collect();
+                ids.dedup();
+                format!("   <== {}", ids.join(", "))
+            };
+            writeln!(f, "{:>3}. [{}] {}{mark}", i + 1, s.actor, s.op)?;
             writeln!(f, "       {}", s.step)?;
             for c in &s.changes {
                 writeln!(f, "       {c}")?;
@@ -469,19 +690,18 @@ impl fmt::Display for Trace {
             for n in &s.notes {
                 writeln!(f, "       ({n})")?;
             }
-            for (id, why) in &s.raised {
-                writeln!(f, "       !! {id}: {why}")?;
-            }
+            raised(f, &s.raised)?;
         }
         match &self.end {
-            Some(raised) if raised.is_empty() => {
+            Some(list) if list.is_empty() => {
                 writeln!(f, "end of path: every end-state check holds")?
             }
-            Some(raised) => {
-                writeln!(f, "end of path:")?;
-                for (id, why) in raised {
-                    writeln!(f, "       !! {id}: {why}")?;
-                }
+            Some(list) => {
+                writeln!(
+                    f,
+                    "end of path (the final sync, then the end-state checks):   <== violations"
+                )?;
+                raised(f, list)?;
             }
             None => writeln!(f, "(the schedule stops here; the path goes on)")?,
         }

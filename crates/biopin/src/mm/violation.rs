@@ -79,6 +79,48 @@ impl Invariant {
         }
     }
 
+    /// What a violation means, in one sentence a reader of a trace needs.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Invariant::UseAfterFree => {
+                "a frame went back to the allocator while something still used it: a device, a PTE, a handle or a bio reads or writes memory that may now belong to someone else"
+            }
+            Invariant::BadRelease => {
+                "a reference was dropped that was not held, or with the wrong primitive (put_page on a pin, unpin_user_page on a plain reference), so the counts no longer say who holds the page"
+            }
+            Invariant::RefcountOverflow => {
+                "an increment wrapped the 32-bit _refcount or _pincount, so a later put can free a page that is still in use (CVE-2019-11487)"
+            }
+            Invariant::Leak => {
+                "at the end a folio holds more references than its owners account for, a handle was never released, or the pin counters disagree: the page can never be freed"
+            }
+            Invariant::DirtyWithoutBuffers => {
+                "a file folio was dirtied after the filesystem released its buffers, so writeback finds no block mapping for it (the ext4 BUG_ON of 2018)"
+            }
+            Invariant::UnstablePageWrite => {
+                "a page changed between the submission of its write and the transfer, on a device that needs stable pages (checksums, RAID parity)"
+            }
+            Invariant::LostWrite => {
+                "after the final sync a page-cache page differs from its disk block: data written to the page never reached the disk"
+            }
+            Invariant::PinUnreliable => {
+                "a pin holds a frame other than the one its process now reaches at that address: the device and the process no longer share the memory"
+            }
+            Invariant::LeakParentToChild => {
+                "after fork the child saw a value the parent wrote after the fork: memory leaked across the process boundary"
+            }
+            Invariant::LeakChildToParent => {
+                "after fork the parent saw a value the child wrote: the child changed the parent's memory"
+            }
+            Invariant::Deadlock => {
+                "no step can run, some actor has not finished and no I/O is pending: the scenario hangs"
+            }
+            Invariant::ExpectFailed => {
+                "one of the scenario's own checks (`== V`, `expect ERRNO`, `assert`) did not hold"
+            }
+        }
+    }
+
     /// Looks an invariant up by its ID.
     pub fn from_id(id: &str) -> Option<Invariant> {
         Invariant::ALL.into_iter().find(|i| i.id() == id)

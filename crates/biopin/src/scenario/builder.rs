@@ -357,14 +357,14 @@ pub(crate) fn check_selftest(case: &str) -> Result<(), String> {
 }
 
 /// Checks a VMA's size: 1..=2^21 pages; a huge one 2^k pages with 2 ≤ k ≤ 9.
-pub(crate) fn check_vma(pages: i64, huge: bool) -> Result<(), String> {
+pub(crate) fn check_vma(pages: i128, huge: bool) -> Result<(), String> {
     use crate::mm::{HPAGE_PMD_ORDER, MAX_FRAMES};
-    if pages <= 0 || pages > i64::from(MAX_FRAMES) {
+    if pages <= 0 || pages > i128::from(MAX_FRAMES) {
         return Err(format!(
             "pages = {pages} is out of range: 1..={MAX_FRAMES} (2^21)"
         ));
     }
-    let max = 1i64 << HPAGE_PMD_ORDER;
+    let max = 1i128 << HPAGE_PMD_ORDER;
     if huge && (!(pages as u64).is_power_of_two() || !(4..=max).contains(&pages)) {
         return Err(format!(
             "a huge VMA is one folio: pages must be a power of two from 4 to {max}, not {pages} \

@@ -59,27 +59,27 @@ impl RawScenario {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMachine {
-    frames: Option<Spanned<i64>>,
-    movable: Option<Spanned<i64>>,
+    frames: Option<Spanned<i128>>,
+    movable: Option<Spanned<i128>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDevice {
-    max_segments: Option<Spanned<i64>>,
-    max_sectors: Option<Spanned<i64>>,
-    max_segment_size: Option<Spanned<i64>>,
-    logical_block_size: Option<Spanned<i64>>,
+    max_segments: Option<Spanned<i128>>,
+    max_sectors: Option<Spanned<i128>>,
+    max_segment_size: Option<Spanned<i128>>,
+    logical_block_size: Option<Spanned<i128>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
     name: Spanned<String>,
-    pages: Spanned<i64>,
+    pages: Spanned<i128>,
     fs: Option<Spanned<String>>,
     stable_writes: Option<Spanned<bool>>,
-    init: Option<Spanned<i64>>,
+    init: Option<Spanned<i128>>,
 }
 
 #[derive(Deserialize)]
@@ -95,8 +95,8 @@ struct RawVma {
     name: Spanned<String>,
     kind: Spanned<String>,
     file: Option<Spanned<String>>,
-    pages: Spanned<i64>,
-    offset: Option<Spanned<i64>>,
+    pages: Spanned<i128>,
+    offset: Option<Spanned<i128>>,
     prot: Option<Spanned<String>>,
     huge: Option<Spanned<bool>>,
 }
@@ -316,7 +316,7 @@ impl Loader<'_> {
 
     fn file(&self, raw: RawFile) -> Result<FileSpec, ScenarioError> {
         let pages = *raw.pages.get_ref();
-        if !(1..=i64::from(crate::mm::MAX_FRAMES)).contains(&pages) {
+        if !(1..=i128::from(crate::mm::MAX_FRAMES)).contains(&pages) {
             return Err(self.err_at(
                 &raw.pages,
                 format!("pages = {pages} is out of range: 1..=2097152 (2^21)"),

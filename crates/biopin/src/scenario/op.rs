@@ -426,9 +426,17 @@ fn bracketed_pages(idx: &str, pages_at: &Range<usize>) -> Result<Range<u32>, OpE
         )
     };
     let page = |t: &str| {
-        number(t)
-            .and_then(|n| u32::try_from(n).ok())
-            .ok_or_else(bad)
+        let n = number(t).ok_or_else(bad)?;
+        u32::try_from(n).ok().filter(|&p| p <= crate::mm::MAX_FRAMES).ok_or_else(|| {
+            err(
+                pages_at.clone(),
+                format!(
+                    "page {n} is out of range: a VMA has at most {} pages, so a page index is 0..={} (and below the VMA's `pages`)",
+                    crate::mm::MAX_FRAMES,
+                    crate::mm::MAX_FRAMES - 1
+                ),
+            )
+        })
     };
     let range = match inner.split_once("..") {
         Some((a, b)) => page(a)?..page(b)?,
