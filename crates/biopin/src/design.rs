@@ -127,7 +127,7 @@ knob! {
 }
 
 knob! {
-    /// Whether a FOLL_LONGTERM pin first migrates folios out of `ZONE_MOVABLE` (5.12).
+    /// Whether a FOLL_LONGTERM pin first migrates folios out of `ZONE_MOVABLE` (5.13).
     LongtermMigrate = "longterm_migrate" {
         /// Pin in place, wherever the folio is.
         None = "none",

@@ -263,7 +263,7 @@ impl Cmd {
                 0,
             ) => match design.longterm_migrate {
                 LongtermMigrate::Movable => neutral(),
-                LongtermMigrate::None => "pin_user_pages(FOLL_LONGTERM) with mmap_lock held: fault and grab, in place (longterm_migrate = none: before 5.12 nothing migrates a folio out of ZONE_MOVABLE)".into(),
+                LongtermMigrate::None => "pin_user_pages(FOLL_LONGTERM) with mmap_lock held: fault and grab, in place (longterm_migrate = none: before 5.13 nothing migrates a folio out of ZONE_MOVABLE)".into(),
             },
             (
                 Cmd::Gup {

@@ -354,7 +354,7 @@ impl Kernel<'_> {
         self.mem.is_zero_page(pfn) || self.mem.zone(pfn) != Zone::Movable
     }
 
-    /// `check_and_migrate_movable_pages` (mm/gup.c, 5.12+): migrates every folio that is not
+    /// `check_and_migrate_movable_pages` (mm/gup.c, 5.13+): migrates every folio that is not
     /// long-term pinnable to the normal zone. Returns whether any moved; ENOMEM if one could
     /// not be (the kernel turns any `migrate_pages` failure into -ENOMEM, after unpinning
     /// everything).

@@ -242,3 +242,73 @@ fn every_selftest_case_a_scenario_names_is_one_the_kernel_runs() {
     }
     assert!(named >= 35, "only {named} scenarios port a selftest case");
 }
+
+/// docs/guide/ explains every shipped scenario: one `### \`NAME\`` section each, with a link to
+/// its file and a table with one row per design it runs under, in its order, whose verdict
+/// column is the scenario's `[expect]`. A new scenario without a section, or a changed
+/// expectation, fails here until the guide says why.
+#[test]
+fn the_guide_explains_every_shipped_scenario_with_its_verdicts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut sections: Vec<(String, String, String)> = Vec::new();
+    for doc in ["cow.md", "gup.md", "io.md"] {
+        let text = std::fs::read_to_string(root.join("docs/guide").join(doc)).unwrap();
+        for part in text.split("\n### `").skip(1) {
+            let name = part[..part.find('`').unwrap()].to_owned();
+            sections.push((doc.to_owned(), name, part.to_owned()));
+        }
+    }
+    let files = shipped();
+    assert_eq!(
+        sections.len(),
+        files.len(),
+        "one guide section per shipped scenario"
+    );
+    for file in files {
+        let program = load_file(&file).unwrap();
+        let rel = file
+            .strip_prefix(&root)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| {
+                let s = file.display().to_string();
+                s[s.find("scenarios/").unwrap()..].to_owned()
+            });
+        let matching: Vec<_> = sections.iter().filter(|s| s.1 == program.name).collect();
+        assert_eq!(
+            matching.len(),
+            1,
+            "{}: one section in docs/guide",
+            program.name
+        );
+        let (doc, name, body) = matching[0];
+        assert!(
+            body.contains(&format!("File: [{rel}](../../{rel})")),
+            "docs/guide/{doc}, {name}: the link to {rel}"
+        );
+        let rows: Vec<(String, String)> = body
+            .lines()
+            .skip_while(|l| !l.starts_with("| design | verdict | why |"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| {
+                let cells: Vec<&str> = l.split(" | ").collect();
+                let unquote = |c: &str| {
+                    c.trim_matches(|ch| ch == '|' || ch == ' ' || ch == '`')
+                        .to_owned()
+                };
+                (unquote(cells[0]), unquote(cells[1]))
+            })
+            .collect();
+        let want: Vec<(String, String)> = program
+            .designs
+            .iter()
+            .map(|d| {
+                (
+                    d.canonical(),
+                    biopin::scenario::verdict_text(&program.expected(d)),
+                )
+            })
+            .collect();
+        assert_eq!(rows, want, "docs/guide/{doc}, {name}: the verdict table");
+    }
+}
