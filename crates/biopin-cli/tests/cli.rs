@@ -316,18 +316,18 @@ fn a_reader_that_goes_away_ends_the_command_quietly() {
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
 
-/// Runs `biopin ARGS` with its standard output closed before it writes anything.
+/// Runs `biopin ARGS` with its standard output a pipe whose reader is closed before the
+/// command starts, so that its first write meets a closed pipe. (Closing the reader after the
+/// spawn would race with the command's writes, and with other tests' children inheriting it.)
 fn with_closed_stdout(args: &[&str]) -> Output {
-    use std::process::Stdio;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_biopin"))
+    let (reader, writer) = os_pipe::pipe().unwrap();
+    drop(reader);
+    Command::new(env!("CARGO_BIN_EXE_biopin"))
         .args(args)
         .current_dir(root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    child.wait_with_output().unwrap()
+        .stdout(writer)
+        .output()
+        .unwrap()
 }
 
 #[test]
