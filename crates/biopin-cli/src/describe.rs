@@ -124,6 +124,10 @@ pub fn designs() -> u8 {
         outln!("{}", cells.join("  ").trim_end());
     }
     outln!();
+    for p in Preset::ALL {
+        outln!("{:<12} {}", p.name(), p.summary());
+    }
+    outln!();
     outln!(
         "A design is PRESET(+KNOB=VALUE)*, each knob at most once, e.g. linux-6.5+cow=refcount; `all` is every preset."
     );

@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+use biopin::design::Preset;
 use biopin::trace::{Trace, replay};
 use biopin::{Cell, Match};
 
@@ -36,6 +37,7 @@ td.mismatch { background: #ffcc80; font-weight: bold; } td.incomplete { backgrou
 td.none { color: #999; }
 tfoot th, tfoot td { background: #f3f3f3; }
 a { color: inherit; }
+#presets td { max-width: 60em; }
 .timeline td { min-width: 12em; max-width: 34em; font-size: 13px; }
 .timeline tr.violation td { background: #ffebee; }
 .timeline .op { font-family: ui-monospace, monospace; font-weight: bold; }
@@ -61,6 +63,7 @@ pub fn report(run: &Run) -> String {
         esc(&run.summary()),
         esc(LEGEND)
     );
+    presets(&mut h);
     matrix(&mut h, &m);
     let _ = writeln!(h, "<h2>Timelines</h2>");
     let _ = writeln!(
@@ -102,6 +105,26 @@ pub fn report(run: &Run) -> String {
     }
     h.push_str("</body>\n</html>");
     h
+}
+
+/// What each preset stands for; a design with overrides is its preset with those knobs changed.
+fn presets(h: &mut String) {
+    let _ = writeln!(
+        h,
+        "<table id=\"presets\">\n<thead><tr><th>preset</th><th>what it is</th></tr></thead>\n<tbody>"
+    );
+    for p in Preset::ALL {
+        let _ = writeln!(
+            h,
+            "<tr><th>{}</th><td>{}</td></tr>",
+            esc(p.name()),
+            esc(p.summary())
+        );
+    }
+    let _ = writeln!(
+        h,
+        "</tbody>\n</table>\n<p>A design written <code>PRESET+KNOB=VALUE</code> is the preset with that knob changed (<code>biopin designs</code> lists the knobs).</p>"
+    );
 }
 
 fn cell_class(cell: Option<&Cell>) -> &'static str {

@@ -491,6 +491,19 @@ fn step_descriptions_come_from_what_the_design_did() {
     // PageAnonExclusive did not exist in 5.0: its trace does not show the bit.
     assert!(!old.contains("anon_exclusive") && new.contains("anon_exclusive"));
 
+    // A 2 MiB THP's 512 PTEs and subpages read as one line each, not 512.
+    let thp = stdout(&biopin(&[
+        "trace",
+        "scenarios/cow/vmsplice-unmap-in-child-thp.toml",
+        "--design",
+        "linux-5.0",
+    ]));
+    assert!(
+        thp.contains("app:mem[0–511]: PTE none → pfn 0–511 rw (×512)"),
+        "{thp}"
+    );
+    assert!(thp.lines().count() < 100, "{thp}");
+
     // A large folio migrated by a long-term pin: the new folio's line has its _pincount.
     let dir = tempfile::tempdir().unwrap();
     let huge = scenario(
@@ -778,6 +791,14 @@ fn the_html_report_renders_the_matrix_and_a_timeline_of_each_violation() {
         assert!(matrix.contains(&format!("<th>{d}</th>")), "{d}");
     }
     assert!(matrix.contains("scenarios with a violation"));
+    // What each preset stands for, before the matrix.
+    let presets = &dom
+        [dom.find("<table id=\"presets\">").unwrap()..dom.find("<table id=\"matrix\">").unwrap()];
+    assert!(
+        presets.contains("Keep track of GUPed pages in fs and block")
+            && presets.contains("BIO_PAGE_PINNED"),
+        "{presets}"
+    );
     // A broken cell links to its timeline; the timeline has a lane per actor and device, the
     // violating step marked, the invariant explained, and the folio states.
     assert!(

@@ -311,6 +311,27 @@ impl Preset {
         }
     }
 
+    /// What the preset stands for, in a sentence, with where it comes from.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Preset::Linux5_0 => {
+                "Linux 5.0 (2019-03): direct I/O takes get_user_pages references and bios drop them with put_page; copy-on-write decides by mapcount; refcounts may wrap; writeback and reclaim ignore pins."
+            }
+            Preset::Glisse2019 => {
+                "Jérôme Glisse, \"Keep track of GUPed pages in fs and block\" (2019-04-11): each bio_add_page caller says whether the page came from GUP, the bvec records it, release unpins or puts."
+            }
+            Preset::Kara2019 => {
+                "Jan Kara's reply in the same thread: every page reference a bio holds is a pin, asserted in bio_add_page and dropped unconditionally at bio_put (withdrawn by him on 2019-04-18)."
+            }
+            Preset::Linux6_5 => {
+                "Linux 6.5 (2023-08): pin_user_pages with GUP_PIN_COUNTING_BIAS, iov_iter_extract_pages and BIO_PAGE_PINNED; PageAnonExclusive; long-term pins leave ZONE_MOVABLE; reclaim keeps pinned folios."
+            }
+            Preset::Kara2023 => {
+                "Linux 6.5 plus Jan Kara's 2023 RFC: background writeback skips a maybe-DMA-pinned folio, an integrity sync writes a bounce copy of it."
+            }
+        }
+    }
+
     /// Looks a preset up by name.
     pub fn parse(name: &str) -> Option<Preset> {
         Preset::ALL.into_iter().find(|p| p.name() == name)

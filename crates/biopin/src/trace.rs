@@ -297,7 +297,7 @@ pub fn replay(program: &Program, design: Design, schedule: &[u32]) -> Result<Tra
             step,
             changes: changes(program, &design, &world),
             notes: std::mem::take(&mut ev.notes),
-            raised: std::mem::take(&mut ev.raised),
+            raised: fold_raised(std::mem::take(&mut ev.raised)),
         });
         world.commit();
     }
@@ -306,7 +306,7 @@ pub fn replay(program: &Program, design: Design, schedule: &[u32]) -> Result<Tra
     let end = enabled.is_empty().then(|| {
         let mut ev = Events::detailed();
         model.finish(&world, &mut ev);
-        ev.raised
+        fold_raised(ev.raised)
     });
     Ok(Trace {
         scenario: program.name.clone(),
@@ -650,7 +650,113 @@ pub fn changes(program: &Program, design: &Design, world: &World) -> Vec<String>
             handle_text(program, world, h)
         ));
     }
+    fold_runs(out)
+}
+
+/// A line split into its text and its decimal numbers, each kept as written:
+/// `app:buf[3]: PTE none → pfn 7 rw` is `["app:buf[", "]: PTE none → pfn ", " rw"]` and
+/// `[(3, "3"), (7, "7")]`.
+fn numbers(line: &str) -> (Vec<&str>, Vec<(u64, &str)>) {
+    let mut texts = Vec::new();
+    let mut nums = Vec::new();
+    let mut rest = line;
+    loop {
+        let start = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        texts.push(&rest[..start]);
+        if start == rest.len() {
+            break;
+        }
+        let len = rest[start..]
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len() - start);
+        let digits = &rest[start..start + len];
+        match digits.parse() {
+            Ok(n) => nums.push((n, digits)),
+            Err(_) => return (vec![line], Vec::new()),
+        }
+        rest = &rest[start + len..];
+    }
+    (texts, nums)
+}
+
+/// The fewest lines a run needs before [`fold_runs`] folds it.
+const FOLD_AT: usize = 4;
+
+/// Folds runs of lines that differ only in numbers that each stay the same or go up by one
+/// from line to line (a 512-page THP's PTEs, its subpages' counts, the same check failing on
+/// each page) into one line, each moving number written `first–last`, with the run's length:
+/// `app:buf[0–511]: PTE none → pfn 4–515 rw (×512)`.
+fn fold_runs(lines: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(lines.len());
+    let mut i = 0;
+    while i < lines.len() {
+        let (texts, first) = numbers(&lines[i]);
+        let mut end = i + 1;
+        let mut step: Option<Vec<u64>> = None;
+        while end < lines.len() {
+            let (t, n) = numbers(&lines[end]);
+            let (_, prev) = numbers(&lines[end - 1]);
+            if t != texts || n.len() != first.len() {
+                break;
+            }
+            let d: Option<Vec<u64>> = n
+                .iter()
+                .zip(&prev)
+                .map(|(&(a, _), &(b, _))| match a.checked_sub(b) {
+                    Some(d @ (0 | 1)) => Some(d),
+                    _ => None,
+                })
+                .collect();
+            let Some(d) = d else { break };
+            if step.as_ref().is_some_and(|s| *s != d) {
+                break;
+            }
+            step = Some(d);
+            end += 1;
+        }
+        if end - i < FOLD_AT {
+            out.extend(lines[i..end].iter().cloned());
+        } else {
+            let (_, last) = numbers(&lines[end - 1]);
+            let mut line = String::new();
+            for (k, text) in texts.iter().enumerate() {
+                line += text;
+                if let (Some(&(a, written)), Some(&(b, _))) = (first.get(k), last.get(k)) {
+                    if a == b {
+                        line += written;
+                    } else {
+                        line += &format!("{a}–{b}");
+                    }
+                }
+            }
+            out.push(format!("{line} (×{})", end - i));
+        }
+        i = end;
+    }
     out
+}
+
+/// What a step raised, each invariant once, in the order first raised, with its explanations
+/// folded ([`fold_runs`]): a check that fails on each of 512 pages says so in one line.
+fn fold_raised(raised: Vec<(Invariant, String)>) -> Vec<(Invariant, String)> {
+    let mut ids: Vec<Invariant> = Vec::new();
+    for (id, _) in &raised {
+        if !ids.contains(id) {
+            ids.push(*id);
+        }
+    }
+    ids.into_iter()
+        .flat_map(|id| {
+            let texts: Vec<String> = raised
+                .iter()
+                .filter(|(i, _)| *i == id)
+                .map(|(_, t)| t.clone())
+                .collect();
+            fold_runs(texts).into_iter().map(move |t| (id, t))
+        })
+        .collect()
 }
 
 fn bio_stage_text(stage: BioStage) -> &'static str {
@@ -707,5 +813,42 @@ impl fmt::Display for Trace {
         }
         let verdict = self.verdict();
         write!(f, "violations: {}", crate::scenario::verdict_text(&verdict))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold_runs;
+
+    fn lines(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn runs_of_numbered_lines_fold_and_others_stay() {
+        let ptes: Vec<String> = (0..512)
+            .map(|i| format!("app:buf[{i}]: PTE none → pfn {} rw", 4 + i))
+            .collect();
+        assert_eq!(
+            fold_runs(ptes),
+            ["app:buf[0–511]: PTE none → pfn 4–515 rw (×512)"]
+        );
+        // Too short a run, a gap, or a number that moves differently: kept as they are.
+        let mixed = lines(&[
+            "pfn 4 (normal): mapcount 0 → 1",
+            "pfn 5 (normal): mapcount 0 → 1",
+            "pfn 7 (normal): mapcount 0 → 1",
+            "pfn 8 (normal): mapcount 1 → 2",
+            "pfn 9 (normal): mapcount 2 → 3",
+        ]);
+        assert_eq!(fold_runs(mixed.clone()), mixed);
+        // Leading zeros are kept; identical lines fold too.
+        let same = vec!["pfn 3: holds 0x00 → 0x5a".to_owned(); 4];
+        assert_eq!(fold_runs(same), ["pfn 3: holds 0x00 → 0x5a (×4)"]);
+        // A constant number (the zero page) folds with a moving one.
+        let zero: Vec<String> = (0..4)
+            .map(|i| format!("app:buf[{i}]: PTE none → pfn 1 r"))
+            .collect();
+        assert_eq!(fold_runs(zero), ["app:buf[0–3]: PTE none → pfn 1 r (×4)"]);
     }
 }
