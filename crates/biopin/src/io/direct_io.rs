@@ -24,7 +24,7 @@ use crate::block::{
 use crate::design::BioRefs;
 use crate::errno::Errno;
 use crate::io::inflight::{BioStage, IoStage, Ios};
-use crate::mm::{Invariant, PageContent, Writer};
+use crate::mm::{Invariant, PageContent, PageFlags, Writer};
 use crate::program::{IoDef, IoId};
 use crate::vm::Kernel;
 
@@ -230,9 +230,13 @@ impl Kernel<'_> {
         }
     }
 
-    /// `invalidate_inode_pages2_range` over the range: each cached page unmapped from every
-    /// mapping, its buffers released, and removed from the page cache if nothing else holds
-    /// it. False if one could not be removed (`invalidate_complete_folio2` fails: -EBUSY).
+    /// `invalidate_inode_pages2_range` over the range (mm/truncate.c): each cached page
+    /// unmapped from every mapping (`unmap_mapping_folio`), its buffers released
+    /// (`filemap_release_folio`), and removed from the page cache by
+    /// `invalidate_complete_folio2`, which, unlike reclaim's `__remove_mapping`, ignores the
+    /// folio's refcount: a page a pin or a GUP reference holds leaves the page cache all the
+    /// same, and the holder keeps an orphan. Only a folio still dirty (its buffers then cannot
+    /// be released; ext4 has no `launder_folio`) stays. False if one stayed (-EBUSY).
     fn dio_invalidate(&mut self, def: &IoDef) -> bool {
         let mut all = true;
         for index in Self::dio_file_pages(def) {
@@ -241,7 +245,12 @@ impl Kernel<'_> {
             };
             self.try_to_unmap(pfn);
             self.cache.filemap_release_folio(self.mem, pfn, self.ev);
-            all &= self.remove_mapping(def.file, index, pfn);
+            if self.mem.folio_test(pfn, PageFlags::DIRTY) {
+                all = false;
+            } else {
+                self.cache
+                    .filemap_remove_folio(self.mem, def.file, index, self.ev);
+            }
         }
         all
     }
