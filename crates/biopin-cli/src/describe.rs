@@ -168,11 +168,12 @@ pub fn explain(file: &Path) -> u8 {
     );
     let q = &program.device;
     outln!(
-        "device: max_segments {}, max_sectors {}, max_segment_size {}, logical_block_size {}",
+        "device: max_segments {}, max_sectors {}, max_segment_size {}, logical_block_size {}, dma_alignment {}",
         q.max_segments,
         q.max_sectors,
         q.max_segment_size,
-        q.logical_block_size
+        q.logical_block_size,
+        q.dma_alignment
     );
     for f in &program.files {
         outln!(

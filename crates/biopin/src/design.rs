@@ -332,6 +332,13 @@ impl Preset {
         }
     }
 
+    /// Whether direct I/O checks a buffer's address against the queue's `dma_alignment`
+    /// (6.0+, b1a000d3b8ec) rather than the logical block size: the presets of 6.0 or later.
+    /// No knob chooses it: no design argued about it.
+    pub fn dio_checks_dma_alignment(self) -> bool {
+        matches!(self, Preset::Linux6_5 | Preset::Kara2023)
+    }
+
     /// Looks a preset up by name.
     pub fn parse(name: &str) -> Option<Preset> {
         Preset::ALL.into_iter().find(|p| p.name() == name)

@@ -203,6 +203,10 @@ pub struct QueueLimits {
     pub max_segment_size: u32,
     /// `logical_block_size` (512); also `physical_block_size` and the split alignment.
     pub logical_block_size: u32,
+    /// `dma_alignment` (`SECTOR_SIZE - 1` = 511): the mask a direct I/O buffer's address is
+    /// checked against from 6.0 (`bdev_dma_alignment`, b1a000d3b8ec "block: relax direct io
+    /// memory alignment"); before, the address had to be a multiple of the logical block size.
+    pub dma_alignment: u32,
 }
 
 /// `BLK_MAX_SEGMENTS`.
@@ -221,6 +225,7 @@ impl Default for QueueLimits {
             max_sectors: BLK_SAFE_MAX_SECTORS,
             max_segment_size: BLK_MAX_SEGMENT_SIZE,
             logical_block_size: 512,
+            dma_alignment: 511,
         }
     }
 }
@@ -523,7 +528,7 @@ mod tests {
             max_segments: 2,
             max_sectors: 16, // 8 KiB
             max_segment_size: 4096,
-            logical_block_size: 512,
+            ..QueueLimits::default()
         };
         let mut b = bio(BIO_MAX_VECS);
         // len is clamped to max_segment_size.

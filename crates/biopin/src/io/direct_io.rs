@@ -107,8 +107,9 @@ pub fn pending(ios: &Ios, o: IoId, def: &IoDef, out: &mut Vec<u32>) {
 
 impl Kernel<'_> {
     /// The caller's step of `dio-read` / `dio-write` (`__iomap_dio_rw` up to the sleep): EINVAL
-    /// unless the memory, the length and the file offset are multiples of the logical block
-    /// size (`iomap_dio_bio_iter`); then bios of up to `BIO_MAX_VECS` bvecs filled by
+    /// unless the length and the file offset are multiples of the logical block size and the
+    /// memory address is aligned — to `dma_alignment + 1` from 6.0, to the logical block size
+    /// before (`iomap_dio_bio_iter`); then bios of up to `BIO_MAX_VECS` bvecs filled by
     /// `bio_iov_iter_get_pages` until the transfer is covered, each dirtied before a read
     /// (`bio_set_pages_dirty`, except under `ref`), split at the queue limits and submitted.
     /// An extraction that fails after a bio was built ends the submission: what was built is
@@ -118,8 +119,8 @@ impl Kernel<'_> {
     /// dirty cached pages of the range are written back and waited for
     /// (`kiocb_write_and_wait`; the caller sleeps first while one is under writeback), and
     /// for a write every cached page of the range is invalidated (`kiocb_invalidate_pages`:
-    /// unmapped, buffers released, removed). If one cannot be — something besides the page
-    /// cache holds it — iomap returns -ENOTBLK and ext4 does the write as buffered I/O
+    /// unmapped, buffers released, removed, whatever else holds it). If one cannot be — it is
+    /// still dirty — iomap returns -ENOTBLK and ext4 does the write as buffered I/O
     /// instead (`ext4_buffered_write_iter`), at once. `Ok(true)`: the caller sleeps until its
     /// bios complete; `Ok(false)`: the op is done.
     pub fn dio_submit(
@@ -131,7 +132,14 @@ impl Kernel<'_> {
     ) -> Result<bool, Errno> {
         let lbs = u64::from(q.logical_block_size);
         let file_pos = u64::from(def.file_page) * u64::from(PAGE_SIZE);
-        if def.start % lbs != 0 || def.len % lbs != 0 || file_pos % lbs != 0 {
+        // The address: against dma_alignment from 6.0 (bdev_iter_is_aligned), against the
+        // logical block size before.
+        let addr_mask = if self.design.preset().dio_checks_dma_alignment() {
+            u64::from(q.dma_alignment)
+        } else {
+            lbs - 1
+        };
+        if def.start & addr_mask != 0 || def.len % lbs != 0 || file_pos % lbs != 0 {
             return Err(Errno::EINVAL);
         }
         // Past the end of the file: a read returns what lies before it (nothing at all if it

@@ -296,12 +296,14 @@ pub(crate) fn check_device_range(key: &str) -> &'static str {
         "max_segments" => "1..=65535",
         "max_sectors" => "8..=2^23 (4 GiB)",
         "max_segment_size" => "4096..=2^32-1",
+        "dma_alignment" => "2^k - 1 in 0..=4095 (a mask: 3, 511, 4095…)",
         _ => "512, 1024, 2048 or 4096",
     }
 }
 
 /// Checks `[device]`: `logical_block_size` a power of two in 512..=4096, `max_segments` ≥ 1,
-/// `max_sectors` ≥ 8, `max_segment_size` ≥ 4096 (the kernel's own floors:
+/// `max_sectors` ≥ 8, `max_segment_size` ≥ 4096, `dma_alignment` a mask below a page (the
+/// kernel's own floors:
 /// `blk_validate_limits`), and none so large that a request's bytes overflow `unsigned int`.
 pub(crate) fn check_device(q: &crate::block::QueueLimits) -> Result<(), (&'static str, String)> {
     let bad = |key: &'static str, v: u32| {
@@ -318,6 +320,9 @@ pub(crate) fn check_device(q: &crate::block::QueueLimits) -> Result<(), (&'stati
     }
     if q.max_segment_size < 4096 {
         return bad("max_segment_size", q.max_segment_size);
+    }
+    if q.dma_alignment > 4095 || !(q.dma_alignment + 1).is_power_of_two() {
+        return bad("dma_alignment", q.dma_alignment);
     }
     if !q.logical_block_size.is_power_of_two() || !(512..=4096).contains(&q.logical_block_size) {
         return Err((

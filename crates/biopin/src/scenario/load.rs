@@ -70,6 +70,7 @@ struct RawDevice {
     max_sectors: Option<Spanned<i128>>,
     max_segment_size: Option<Spanned<i128>>,
     logical_block_size: Option<Spanned<i128>>,
+    dma_alignment: Option<Spanned<i128>>,
 }
 
 #[derive(Deserialize)]
@@ -292,6 +293,7 @@ impl Loader<'_> {
                 &raw.logical_block_size,
                 &mut q.logical_block_size,
             ),
+            ("dma_alignment", &raw.dma_alignment, &mut q.dma_alignment),
         ] {
             if let Some(v) = value {
                 *slot = u32::try_from(*v.get_ref()).map_err(|_| {

@@ -169,6 +169,11 @@ fn file_level_mistakes_are_placed() {
             (2, 22),
         ),
         (
+            "[device]\ndma_alignment = 512\n",
+            "dma_alignment = 512 is out of range: 2^k - 1 in 0..=4095",
+            (2, 17),
+        ),
+        (
             "[device]\nqueue_depth = 4\n",
             "unknown field `queue_depth`",
             (2, 1),
