@@ -38,7 +38,14 @@ pub struct Options {
 
 pub fn run(o: Options) -> u8 {
     let paths = if o.paths.is_empty() {
-        vec![PathBuf::from("scenarios")]
+        let default = PathBuf::from("scenarios");
+        if !default.is_dir() {
+            eprintln!(
+                "no scenarios/ directory here: run biopin matrix from the top of the repository, or name the scenario files or directories"
+            );
+            return crate::EXIT_BAD_INPUT;
+        }
+        vec![default]
     } else {
         o.paths
     };
