@@ -94,6 +94,11 @@ impl RunArgs {
             Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
             Some(t) => return Err(format!("--timeout {t} is not a positive number of seconds")),
         };
+        if self.max_states == Some(0) {
+            return Err(
+                "--max-states 0 would explore nothing: give 1 or more unique states".into(),
+            );
+        }
         Ok(Bounds::new(self.max_states, self.max_depth, timeout))
     }
 
@@ -282,9 +287,10 @@ pub fn verdict_cell(cell: &Cell) -> String {
             } else {
                 found
             };
+            let n = cell.stats.unique;
             format!(
-                "incomplete after {} states: found {so_far} so far",
-                cell.stats.unique
+                "incomplete after {n} state{}: found {so_far} so far",
+                if n == 1 { "" } else { "s" }
             )
         }
     }

@@ -63,8 +63,44 @@ fn a_mismatch_exits_1_and_a_bound_exits_3() {
     for line in stdout(&o).lines().filter(|l| l.contains("max-states")) {
         let verdict = line.split_whitespace().nth(1).unwrap();
         assert_eq!(verdict, "incomplete", "{line}");
-        assert!(line.contains(" states: found nothing so far"), "{line}");
+        assert!(
+            line.contains("after 3 states: found nothing so far"),
+            "{line}"
+        );
     }
+    // The bound counts unique states exactly: a space of U states is complete under
+    // --max-states U and stopped at U - 1 under U - 1.
+    let full = stdout(&biopin(&[
+        "check",
+        &racy,
+        "--design",
+        "linux-6.5",
+        "--stats",
+    ]));
+    let unique: u64 = full
+        .split("unique=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    let at = |n: u64| {
+        biopin(&[
+            "check",
+            &racy,
+            "--design",
+            "linux-6.5",
+            "--max-states",
+            &n.to_string(),
+        ])
+    };
+    assert_eq!(at(unique).status.code(), Some(0), "{unique} states");
+    let short = at(unique - 1);
+    assert_eq!(short.status.code(), Some(3));
+    assert!(stdout(&short).contains(&format!("after {} states", unique - 1)));
+    assert_eq!(
+        biopin(&["check", &racy, "--max-states", "0"]).status.code(),
+        Some(2)
+    );
     let expects = biopin(&[
         "check",
         "scenarios/gup/double-unpin.toml",
@@ -489,7 +525,7 @@ fn step_descriptions_come_from_what_the_design_did() {
     // The first store faults.
     assert!(new.contains("write fault on a missing PTE"), "{new}");
     // PageAnonExclusive did not exist in 5.0: its trace does not show the bit.
-    assert!(!old.contains("anon_exclusive") && new.contains("anon_exclusive"));
+    assert!(!old.contains("PageAnonExclusive") && new.contains("PageAnonExclusive"));
 
     // A 2 MiB THP's 512 PTEs and subpages read as one line each, not 512.
     let thp = stdout(&biopin(&[

@@ -176,10 +176,20 @@ impl<'a, M: Model> Search<'a, M> {
     /// Marks a state visited; false if it was already.
     fn visit(&mut self, state: &M::State) -> bool {
         let fresh = self.visited.insert(self.model.fingerprint(state));
-        if fresh {
-            self.stats.unique += 1;
+        if !fresh {
+            return false;
         }
-        fresh
+        if self
+            .bounds
+            .max_states
+            .is_some_and(|max| self.stats.unique >= max)
+        {
+            // One state more than the bound allows: the run stops without exploring it.
+            self.stopped = Some("max-states");
+            return false;
+        }
+        self.stats.unique += 1;
+        true
     }
 
     /// Counts one generated state and checks the bounds that depend on counts and time.
@@ -188,11 +198,6 @@ impl<'a, M: Model> Search<'a, M> {
         if self.stats.states % PROGRESS_EVERY == 0 {
             self.stats.elapsed = self.started.elapsed();
             (self.progress)(&self.stats);
-        }
-        if let Some(max) = self.bounds.max_states
-            && self.stats.unique >= max
-        {
-            self.stopped = Some("max-states");
         }
         if let Some(timeout) = self.bounds.timeout
             && self.stats.states % Bounds::TIMEOUT_CHECK_EVERY == 0

@@ -262,7 +262,12 @@ fn run(
             match k.shrink_folio(f, i) {
                 Err(e) => done(Err(e)),
                 Ok(what) => {
-                    k.ev.note(|| format!("page {i} of `{}`: {what:?}", program.files[f].name));
+                    k.ev.note(|| {
+                        format!(
+                            "shrink_folio_list, page {i} of `{}`: {what}",
+                            program.files[f].name
+                        )
+                    });
                     match next(&k, slot + 1) {
                         Some(_) => Outcome::At(slot + 1),
                         None => done(Ok(())),

@@ -247,7 +247,8 @@ impl Cmd {
     }
 
     /// Step `step` of the op as `design` runs it: the kernel functions that design's era calls,
-    /// where they differ from [`Cmd::steps`]'s design-neutral text. What a trace prints.
+    /// where they differ from [`Cmd::steps`]'s design-neutral text. What a trace prints (for
+    /// `writeback`, `fsync` and `reclaim`, what is done to one folio).
     pub fn step_text(&self, step: usize, design: &Design) -> String {
         use crate::design::{BioRefs, LongtermMigrate, Reclaim, Writeback};
         let neutral = || self.steps()[step].to_owned();
@@ -298,8 +299,8 @@ impl Cmd {
             }
             (Cmd::Dio { .. }, 2) => "dev: the bio completes: fs/direct-io.c's dio_bio_complete releases the pages (set_page_dirty_lock for a read, put_page; the kernel runs it in the woken caller, the model at completion) and the last bio wakes the caller".into(),
             (Cmd::Writeback { sync, .. }, 0) => format!(
-                "{}, a dirty folio a step: lock, page_mkclean, {}, folio_clear_dirty_for_io, set writeback, unlock, submit a bio (ext4 skips a folio without buffers)",
-                if *sync { "fsync (waiting for a folio under writeback)" } else { "writeback" },
+                "{}lock, page_mkclean, {}, folio_clear_dirty_for_io, set writeback, unlock, submit a bio (ext4 skips a folio without buffers)",
+                if *sync { "(waiting while it is under writeback) " } else { "" },
                 match design.writeback {
                     Writeback::Ignore => "no test for pins (writeback = ignore)",
                     Writeback::Skip => "a folio_maybe_dma_pinned folio is left dirty by background writeback, written from a bounce copy by fsync (writeback = skip)",
@@ -307,7 +308,7 @@ impl Cmd {
                 }
             ),
             (Cmd::Reclaim, 0) => format!(
-                "shrink_folio_list, a page-cache folio a step: skip one under writeback; lock, try_to_unmap, {}, pageout if dirty and held by the page cache alone, else release the buffers of a clean one and __remove_mapping if its count allows; unlock",
+                "skip it under writeback; lock, try_to_unmap, {}, pageout if dirty and held by the page cache alone, else release the buffers of a clean one and __remove_mapping if its count allows; unlock",
                 match design.reclaim {
                     Reclaim::Strip => "no test for pins (reclaim = strip)",
                     Reclaim::KeepPinned => "activate and keep a folio_maybe_dma_pinned one (reclaim = keep-pinned, d824ec2a1546)",

@@ -272,13 +272,7 @@ pub fn replay(program: &Program, design: Design, schedule: &[u32]) -> Result<Tra
                 let state = world.actors.get(actor);
                 let def = &program.actors[actor];
                 let op = &def.ops[state.pc as usize];
-                let n = op.cmd.steps().len();
-                let what = headline(&world, &op.cmd, state.step as usize, &design);
-                let step = if n > 1 {
-                    format!("step {} of {n}: {what}", state.step + 1)
-                } else {
-                    what
-                };
+                let step = actor_step_text(program, &world, &op.cmd, state.step, &design);
                 (def.name.clone(), def.name.clone(), op.text.clone(), step)
             }
             Action::Device(id) => {
@@ -328,6 +322,50 @@ fn label(program: &Program, enabled: &[Action], action: Action) -> String {
                 .position(|&a| a == action)
                 .map_or(0, |k| k + 1);
             format!("dev:{k}")
+        }
+    }
+}
+
+/// An actor's next step in words. Most ops count their steps; `writeback`, `fsync` and
+/// `reclaim` count pages instead (the next page to look at; for fsync, past the last page, its
+/// wait), and take one step a folio.
+fn actor_step_text(
+    program: &Program,
+    world: &World,
+    cmd: &Cmd,
+    step: u32,
+    design: &Design,
+) -> String {
+    match cmd {
+        Cmd::Writeback { file, sync } => {
+            let f = &program.files[*file];
+            if step >= f.pages {
+                cmd.step_text(3, design)
+            } else {
+                format!(
+                    "{} the next dirty folio of {} from page {step}: {}",
+                    if *sync { "fsync" } else { "writeback" },
+                    f.name,
+                    cmd.step_text(0, design)
+                )
+            }
+        }
+        Cmd::Reclaim => {
+            let (f, i) = world.cache.file_page(step);
+            format!(
+                "shrink_folio_list on the next cached folio from {}[{i}]: {}",
+                program.files[f].name,
+                cmd.step_text(0, design)
+            )
+        }
+        _ => {
+            let n = cmd.steps().len();
+            let what = headline(world, cmd, step as usize, design);
+            if n > 1 {
+                format!("step {} of {n}: {what}", step + 1)
+            } else {
+                what
+            }
         }
     }
 }
@@ -411,8 +449,25 @@ fn describe_device(program: &Program, design: &Design, world: &World, id: u32) -
     (op, step)
 }
 
+/// Page flags by their kernel names; the allocator's own bit (`IN_USE`) is not shown.
 fn flags_text(flags: PageFlags) -> String {
-    let names: Vec<String> = flags.iter_names().map(|(n, _)| n.to_lowercase()).collect();
+    let names: Vec<&str> = flags
+        .iter()
+        .filter_map(|f| {
+            Some(match f {
+                PageFlags::TAIL => "tail",
+                PageFlags::ZERO => "zero-page",
+                PageFlags::ANON => "anon",
+                PageFlags::ANON_EXCLUSIVE => "PageAnonExclusive",
+                PageFlags::DIRTY => "PG_dirty",
+                PageFlags::WRITEBACK => "PG_writeback",
+                PageFlags::PRIVATE => "PG_private (buffers)",
+                PageFlags::BUFFERED_FS => "ext4",
+                PageFlags::CACHE => "page-cache",
+                _ => return None,
+            })
+        })
+        .collect();
     if names.is_empty() {
         "-".into()
     } else {

@@ -26,6 +26,22 @@ pub enum Reclaimed {
     Freed(bool),
 }
 
+impl std::fmt::Display for Reclaimed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reclaimed::Absent => "not in the page cache",
+            Reclaimed::Writeback => "under writeback: skipped",
+            Reclaimed::KeptPinned => "maybe DMA-pinned: activated and kept (keep-pinned)",
+            Reclaimed::PagedOut => "dirty: written out by pageout",
+            Reclaimed::KeptDirty => "dirty and held besides the page cache: kept",
+            Reclaimed::Freed(true) => "clean: buffers released and removed from the page cache",
+            Reclaimed::Freed(false) => {
+                "clean: buffers released, but held besides the page cache, so it stays cached"
+            }
+        })
+    }
+}
+
 impl Kernel<'_> {
     /// `try_to_unmap` of a page-cache folio: every PTE mapping it is zapped (its reference and
     /// mapcount dropped); the next access faults it back in.
