@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use biopin::scenario::verdict_text;
-use biopin::{Cell, Match};
+use biopin::{Cell, Match, Program};
 use biopin_explore::Outcome;
 use serde::Serialize;
 
@@ -46,9 +46,12 @@ struct Report<'a> {
     run: &'a Run,
 }
 
-fn match_text(cell: &Cell) -> String {
+fn match_text(program: &Program, cell: &Cell) -> String {
     match (cell.matches(), cell.outcome) {
         (Match::Expected, _) => "as expected".into(),
+        (Match::Mismatch, _) if !program.expects(&cell.design) => {
+            "MISMATCH: expected ok (the scenario's [expect] does not name this design)".into()
+        }
         (Match::Mismatch, _) => format!("MISMATCH: expected {}", verdict_text(&cell.expected)),
         (Match::Incomplete, Outcome::Incomplete(bound)) => format!(
             "stopped by {bound}; expected {}",
@@ -99,7 +102,7 @@ impl Report<'_> {
             for cell in cells {
                 let d = cell.design.canonical();
                 let verdict = verdict_cell(cell);
-                let line = format!("{verdict:<vwidth$}  {}", match_text(cell));
+                let line = format!("{verdict:<vwidth$}  {}", match_text(program, cell));
                 if d.len() > width {
                     outln!("  {d}");
                     outln!("  {:<width$}  {line}", "");

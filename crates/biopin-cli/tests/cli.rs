@@ -391,6 +391,33 @@ fn every_command_ends_quietly_when_its_reader_is_gone() {
 }
 
 #[test]
+fn the_readmes_cow_example_holds_and_an_unnamed_design_says_so() {
+    // The README: `biopin check scenarios/cow --design linux-6.5+cow=refcount` shows which
+    // cow.c cases a 5.10 kernel fails; every port names that design in its [expect].
+    let o = biopin(&[
+        "check",
+        "scenarios/cow",
+        "--design",
+        "linux-6.5+cow=refcount",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    // A design the file's [expect] does not name is expected ok, and the mismatch says why.
+    let o = biopin(&[
+        "check",
+        "scenarios/gup/put-of-a-pin.toml",
+        "--design",
+        "linux-6.5+cow=refcount",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o)
+            .contains("MISMATCH: expected ok (the scenario's [expect] does not name this design)"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
 fn design_takes_a_list_and_can_be_repeated() {
     let o = biopin(&[
         "check",

@@ -867,6 +867,11 @@ impl Program {
         self.expect.get(design).cloned().unwrap_or_default()
     }
 
+    /// Whether `[expect]` names `design` (a design it does not name is expected `ok`).
+    pub fn expects(&self, design: &Design) -> bool {
+        self.expect.contains_key(design)
+    }
+
     /// Resolves names and checks every op of `scenario`.
     pub fn compile(scenario: &Scenario) -> Result<Program, ScenarioError> {
         Compiler {
