@@ -549,8 +549,29 @@ fn step_descriptions_come_from_what_the_design_did() {
         "load through the mapped PTE (no fault)",
         "{new}"
     );
-    // The first store faults.
-    assert!(new.contains("write fault on a missing PTE"), "{new}");
+    // The first store faults, and the trace names the handler that ran.
+    assert!(new.contains("handle_mm_fault on a missing PTE"), "{new}");
+    assert!(
+        new.contains("(do_anonymous_page (write): new anon folio at pfn"),
+        "{new}"
+    );
+    // A COW copy says why the page was not reused, as each era decides.
+    let cow = |d: &str| {
+        stdout(&biopin(&[
+            "trace",
+            "scenarios/dio/odirect-read-races-fork-parent-writes.toml",
+            "--design",
+            d,
+            "--schedule",
+            "t1,t2,t2,t2",
+        ]))
+    };
+    assert!(
+        cow("linux-5.0").contains("do_wp_page: pfn 0 not reused: mapped 2 times (cow = mapcount)")
+    );
+    assert!(cow("linux-5.0").contains("no write_protect_seq before 5.11"));
+    assert!(!cow("linux-5.0").contains("write_protect_seq 0 → 1"));
+    assert!(cow("linux-6.5").contains("write_protect_seq 0 → 1"));
     // PageAnonExclusive did not exist in 5.0: its trace does not show the bit.
     assert!(!old.contains("PageAnonExclusive") && new.contains("PageAnonExclusive"));
 

@@ -275,25 +275,59 @@ impl Cmd {
                 },
                 0,
             ) if pin => "get_user_pages(FOLL_LONGTERM): EINVAL from is_valid_gup_args, which allows FOLL_LONGTERM only with FOLL_PIN".into(),
-            (Cmd::Dio { .. }, 0) => format!(
-                "O_DIRECT: {}, build the bios (bio_iov_iter_get_pages{}), {}split at the queue limits and submit; sleep until woken",
-                if pin {
-                    "iov_iter_extract_pages (FOLL_PIN)"
+            (Cmd::Dio { .. }, 0) => {
+                use crate::design::Preset;
+                // ext4 did direct I/O through fs/direct-io.c until 5.5, through iomap since.
+                let old = design.preset() == Preset::Linux5_0;
+                let extract = match (design.preset(), pin) {
+                    (Preset::Linux5_0, false) => "iov_iter_get_pages (FOLL_GET)",
+                    (Preset::Linux6_5 | Preset::Kara2023, false) => {
+                        "iov_iter_get_pages2 (FOLL_GET)"
+                    }
+                    (Preset::Linux6_5 | Preset::Kara2023, true) => {
+                        "iov_iter_extract_pages (FOLL_PIN)"
+                    }
+                    (_, true) => {
+                        "FOLL_PIN GUP of the pages, as the design proposes (upstream's iov_iter_extract_pages came in 6.3)"
+                    }
+                    (_, false) => "iov_iter_get_pages (FOLL_GET)",
+                };
+                let build = if old && design.bio_refs == BioRefs::Ref {
+                    "fs/direct-io.c: dio_refill_pages, then dio_bio_add_page → bio_add_page"
                 } else {
-                    "iov_iter_get_pages2 (FOLL_GET)"
-                },
-                match design.bio_refs {
-                    BioRefs::Ref => "; no BIO_PAGE_PINNED before 6.3",
-                    BioRefs::VecFlag => "; each bvec records whether its page came from GUP",
-                    BioRefs::AllPins => "; bio_add_page asserts every page is pinned",
-                    BioRefs::PinnedFlag => "; BIO_PAGE_PINNED set for a pinned extraction",
-                },
-                if design.bio_refs == BioRefs::Ref {
-                    "no bio_set_pages_dirty for a read (fs/direct-io.c dirties at completion), "
-                } else {
-                    "bio_set_pages_dirty for a read, "
-                }
-            ),
+                    "bio_iov_iter_get_pages"
+                };
+                format!(
+                    "O_DIRECT: {extract}, build the bios ({build}{}), {}split at the queue limits and submit; sleep until woken",
+                    match design.bio_refs {
+                        BioRefs::Ref => "; the bio holds plain references",
+                        BioRefs::VecFlag => "; each bvec records whether its page came from GUP",
+                        BioRefs::AllPins => "; bio_add_page asserts every page is pinned",
+                        BioRefs::PinnedFlag => "; BIO_PAGE_PINNED set for a pinned extraction",
+                    },
+                    if design.bio_refs == BioRefs::Ref {
+                        "no bio_set_pages_dirty for a read (the completion dirties), "
+                    } else {
+                        "bio_set_pages_dirty for a read, "
+                    }
+                )
+            }
+            (Cmd::Gup { fast: true, .. }, 0)
+                if design.gup_fast_fork == crate::design::GupFastFork::Racy =>
+            {
+                "gup-fast: read the PTEs, grab the folios (no write_protect_seq before 5.11: gup_fast_fork = racy)".into()
+            }
+            (Cmd::Gup { fast: true, .. }, 1)
+                if design.gup_fast_fork == crate::design::GupFastFork::Racy =>
+            {
+                "gup-fast: recheck the PTEs (not fork's sequence); keep, or drop and take the slow path".into()
+            }
+            (Cmd::Fork { .. }, 0) if design.gup_fast_fork == crate::design::GupFastFork::Racy => {
+                "fork (copy_page_range): per page decide copy (copy it now) or share; no write_protect_seq before 5.11".into()
+            }
+            (Cmd::Fork { .. }, 1) if design.gup_fast_fork == crate::design::GupFastFork::Racy => {
+                "fork: write-protect and share what was decided shared".into()
+            }
             (Cmd::Dio { .. }, 2) if design.bio_refs != BioRefs::Ref => {
                 "dev: bio_endio → iomap_dio_bio_end_io: the last bio's completion wakes the caller (iomap_dio_done)".into()
             }

@@ -6,7 +6,7 @@ use std::fmt;
 use biopin_explore::{Journaled, Model, Token, TokenError};
 use thiserror::Error;
 
-use crate::design::{BioRefs, Cow, Design, DesignError};
+use crate::design::{BioRefs, Cow, Design, DesignError, GupFastFork};
 use crate::io::{BioStage, DevStep};
 use crate::mm::{Events, Frame, Invariant, MemMap, PageContent, PageFlags, Pfn, Writer};
 use crate::model::{Action, KernelModel};
@@ -158,24 +158,30 @@ pub fn trace_path(
                     text: text.to_owned(),
                     why,
                 })?;
+                let finished = program
+                    .actors
+                    .iter()
+                    .position(|a| a.name == text)
+                    .is_some_and(|a| world.done(program, a));
                 match named {
                     Some(a) => {
                         next += 1;
                         a
                     }
-                    None if enabled.len() == 1 => enabled[0],
+                    None if !finished && enabled.len() == 1 => enabled[0],
                     None => {
-                        let can: Vec<String> = enabled
-                            .iter()
-                            .map(|&a| label(program, &enabled, a))
-                            .collect();
+                        let n = schedule.len();
                         return Err(ReplayError::Spec {
                             item: next + 1,
                             text: text.to_owned(),
                             why: format!(
-                                "cannot run after {} steps; what can run is {}",
-                                schedule.len(),
-                                can.join(", ")
+                                "{} after step {n} of the path; what can run is {}",
+                                if finished {
+                                    "has finished"
+                                } else {
+                                    "cannot run"
+                                },
+                                choices(program, &design, &world, &enabled)
                             ),
                         });
                     }
@@ -192,12 +198,36 @@ pub fn trace_path(
             item: next + 1,
             text: items[next].to_owned(),
             why: format!(
-                "the path ended after {} steps, before this item",
+                "the path ended after step {}, before this item: every actor had finished",
                 schedule.len()
             ),
         });
     }
     replay(program, design, &schedule)
+}
+
+/// What can run, as a schedule names it, each with what it is: `t1 (dio-read app:buf f[0])`,
+/// `dev:1 (the transfer of request 0 of dio-read app:buf f[0])`.
+fn choices(program: &Program, design: &Design, world: &World, enabled: &[Action]) -> String {
+    enabled
+        .iter()
+        .map(|&a| {
+            let what = match a {
+                Action::Actor(actor) => {
+                    let def = &program.actors[actor];
+                    def.ops
+                        .get(world.actors.get(actor).pc as usize)
+                        .map_or_else(String::new, |op| op.text.clone())
+                }
+                Action::Device(id) => {
+                    let (op, step) = describe_device(program, design, world, id);
+                    format!("{op}: {}", step.trim_start_matches("dev: "))
+                }
+            };
+            format!("{} ({what})", label(program, enabled, a))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The action `text` names among `enabled`: `Ok(None)` if it names an actor or device that
@@ -376,14 +406,14 @@ fn headline(world: &World, cmd: &Cmd, step: usize, design: &Design) -> String {
     match cmd {
         Cmd::Load(r, _) => match world.vm.pte(r.task, r.vma, r.pages.start) {
             Pte::Present { .. } => "load through the mapped PTE (no fault)".into(),
-            Pte::Dangling { .. } => "load through a PTE whose frame was freed under it (no fault)".into(),
-            _ => "read fault (handle_mm_fault: do_anonymous_page maps the zero page, do_read_fault the page-cache page), then load".into(),
+            Pte::Dangling { .. } => "load through a PTE whose frame was freed under it: a use-after-free, where the model stops the load (EFAULT)".into(),
+            _ => "handle_mm_fault on a missing PTE (the handler is named below), then load".into(),
         },
         Cmd::Store(r, _) => match world.vm.pte(r.task, r.vma, r.pages.start) {
             Pte::Present { write: true, .. } => "store through the writable PTE (no fault)".into(),
-            Pte::Dangling { .. } => "store through a PTE whose frame was freed under it".into(),
-            Pte::Present { write: false, .. } => "write fault on a read-only PTE (handle_mm_fault → do_wp_page: reuse or copy; wp_page_shared → page_mkwrite on a shared mapping), then store".into(),
-            _ => "write fault on a missing PTE (handle_mm_fault → do_anonymous_page, do_cow_fault, or do_shared_fault → page_mkwrite), then store".into(),
+            Pte::Dangling { .. } => "store through a PTE whose frame was freed under it: a use-after-free, where the model stops the store (EFAULT)".into(),
+            Pte::Present { write: false, .. } => "handle_mm_fault on a write-protected PTE (do_wp_page, or wp_page_shared on a shared mapping: named below), then store".into(),
+            _ => "handle_mm_fault on a missing PTE (the handler is named below), then store".into(),
         },
         _ => cmd.step_text(step, design),
     }
@@ -416,13 +446,15 @@ fn describe_device(program: &Program, design: &Design, world: &World, id: u32) -
             let piece = world.io.piece(o, p);
             let bio = world.io.bio(o, b);
             let from = u64::from(bio.start) + u64::from(piece.start);
+            let what = if piece.clone {
+                "a split clone of"
+            } else if piece.start == 0 && piece.len == bio.size {
+                "all of"
+            } else {
+                "the rest of"
+            };
             format!(
-                "dev: the transfer of request {p} ({} of bio {b}: bytes {from}..{})",
-                if piece.clone {
-                    "a split clone"
-                } else {
-                    "the rest"
-                },
+                "dev: the transfer of request {p} ({what} bio {b}: bytes {from}..{})",
                 from + u64::from(piece.len)
             )
         }
@@ -603,13 +635,18 @@ pub fn changes(program: &Program, design: &Design, world: &World) -> Vec<String>
                     Life::Unborn => format!("task {pname}: unborn"),
                 });
             }
-            if old.write_protect_seq != now.write_protect_seq {
+            // write_protect_seq came in 5.11 with the GUP-fast recheck (gup_fast_fork).
+            if old.write_protect_seq != now.write_protect_seq
+                && design.gup_fast_fork == GupFastFork::Seqcount
+            {
                 out.push(format!(
                     "task {pname}: write_protect_seq {} → {}",
                     old.write_protect_seq, now.write_protect_seq
                 ));
             }
-            if !old.has_pinned && now.has_pinned {
+            // mm->has_pinned came with fork's early copy of pinned pages (5.10; the
+            // MMF_HAS_PINNED flag in 5.13): not before the refcount COW rule.
+            if !old.has_pinned && now.has_pinned && design.cow != Cow::Mapcount {
                 out.push(format!("task {pname}: MMF_HAS_PINNED set"));
             }
         }
@@ -668,11 +705,15 @@ pub fn changes(program: &Program, design: &Design, world: &World) -> Vec<String>
         }
         let cb = mem.content(pfn);
         if ca != cb && mem.in_use(pfn) {
-            out.push(format!(
-                "{pfn}: holds {} → {}",
-                content_text(program, ca),
-                content_text(program, cb)
-            ));
+            if x.flags.contains(PageFlags::IN_USE) {
+                out.push(format!(
+                    "{pfn}: holds {} → {}",
+                    content_text(program, ca),
+                    content_text(program, cb)
+                ));
+            } else {
+                out.push(format!("{pfn}: now holds {}", content_text(program, cb)));
+            }
         }
     }
     let (sa, sb) = (mem.vmstat_at_checkpoint(), mem.vmstat());

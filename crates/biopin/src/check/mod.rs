@@ -91,7 +91,14 @@ pub fn end_state(program: &Program, design: &Design, world: &World, ev: &mut Eve
         let expected = o.ptes + o.cache + o.handles + base;
         // Compared as the unsigned count: a negative one (put or unpinned below zero) is never
         // freed, which is a leak whatever the owners account for.
-        if i128::from(frame.refcount as u32) > expected {
+        if frame.refcount < 0 {
+            ev.raise(Invariant::Leak, || {
+                format!(
+                    "{head}: _refcount {} is below zero ({} as the unsigned count): a put too many drove it there, and a page whose count never returns to zero is never freed",
+                    frame.refcount, frame.refcount as u32
+                )
+            });
+        } else if i128::from(frame.refcount as u32) > expected {
             ev.raise(Invariant::Leak, || {
                 format!(
                     "{head}: _refcount {} but its owners account for {expected} ({} PTEs, {}{} from handles{})",
@@ -120,8 +127,14 @@ pub fn end_state(program: &Program, design: &Design, world: &World, ev: &mut Eve
     if outstanding_pins == 0 && stat.nr_foll_pin_acquired != stat.nr_foll_pin_released {
         ev.raise(Invariant::Leak, || {
             format!(
-                "no pins are outstanding but nr_foll_pin_acquired = {} and nr_foll_pin_released = {}",
-                stat.nr_foll_pin_acquired, stat.nr_foll_pin_released
+                "no pins are outstanding but nr_foll_pin_acquired = {} and nr_foll_pin_released = {}: {}",
+                stat.nr_foll_pin_acquired,
+                stat.nr_foll_pin_released,
+                if stat.nr_foll_pin_released > stat.nr_foll_pin_acquired {
+                    "more unpins than pins"
+                } else {
+                    "pins that no handle accounts for"
+                }
             )
         });
     }

@@ -203,12 +203,18 @@ impl Kernel<'_> {
             ios.push_bio(o, &b, start as u32, &pieces, &submitted);
             start += u64::from(b.bio.size);
             let (n, size) = (pieces.len(), b.bio.size);
+            let refs = self.design.bio_refs;
             self.ev.note(|| {
+                let vcnt = b.bio.vcnt();
+                let flags = match refs {
+                    BioRefs::VecFlag => "each bvec flagged as from GUP".to_owned(),
+                    BioRefs::AllPins => "every page pinned, by rule".to_owned(),
+                    BioRefs::Ref | BioRefs::PinnedFlag => flags_text(b.bio.flags),
+                };
                 format!(
-                    "bio {} of {size} bytes in {} bvecs ({}), submitted as {n} request{}",
+                    "bio {} of {size} bytes in {vcnt} bvec{} ({flags}), submitted as {n} request{}",
                     ios.io(o).bios - 1,
-                    b.bio.vcnt(),
-                    flags_text(b.bio.flags),
+                    if vcnt == 1 { "" } else { "s" },
                     if n == 1 { "" } else { "s" }
                 )
             });
@@ -449,7 +455,7 @@ fn flags_text(flags: BioFlags) -> String {
     .map(|(_, n)| n)
     .collect();
     if names.is_empty() {
-        "no page flag".into()
+        "no BIO_* page flag: its pages hold plain references".into()
     } else {
         names.join(", ")
     }

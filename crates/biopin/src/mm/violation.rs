@@ -92,7 +92,7 @@ impl Invariant {
                 "an increment wrapped the 32-bit _refcount or _pincount, so a later put can free a page that is still in use (CVE-2019-11487)"
             }
             Invariant::Leak => {
-                "at the end a folio holds more references than its owners account for, a handle was never released, or the pin counters disagree: the page can never be freed"
+                "at the end a folio's count disagrees with its owners — more references than they hold, or a count a put too many drove below zero — a handle was never released, or the pin counters disagree: the page can never be freed, or the accounting is lost"
             }
             Invariant::DirtyWithoutBuffers => {
                 "a file folio was dirtied after the filesystem released its buffers, so writeback finds no block mapping for it (the ext4 BUG_ON of 2018)"

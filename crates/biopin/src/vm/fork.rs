@@ -78,8 +78,14 @@ impl Kernel<'_> {
                 }
             }
         }
-        self.ev
-            .note(|| "fork: write_protect_seq is odd; pages decided".into());
+        let seq = self.design.gup_fast_fork == crate::design::GupFastFork::Seqcount;
+        self.ev.note(|| {
+            if seq {
+                "fork: write_protect_seq is odd; pages decided".into()
+            } else {
+                "fork: pages decided".into()
+            }
+        });
         Ok(())
     }
 
@@ -182,8 +188,14 @@ impl Kernel<'_> {
         let mut c = self.vm.task(child);
         c.life = Life::Alive;
         self.vm.set_task(child, c);
+        let seq = self.design.gup_fast_fork == crate::design::GupFastFork::Seqcount;
         self.ev.note(|| {
-            "fork: shared pages write-protected; write_protect_seq is even; the child runs".into()
+            if seq {
+                "fork: shared pages write-protected; write_protect_seq is even; the child runs"
+                    .into()
+            } else {
+                "fork: shared pages write-protected; the child runs".into()
+            }
         });
         Ok(())
     }

@@ -130,7 +130,7 @@ impl Kernel<'_> {
         self.mem.page_mapcount_add(pfn, 1);
         self.set_pte(task, vma, page, Pte::Present { pfn, write: true });
         self.ev
-            .note(|| format!("shared write fault: page {page} maps {pfn} writable (page_mkwrite)"));
+            .note(|| format!("do_shared_fault → page_mkwrite: page {page} maps {pfn} writable"));
         Ok(())
     }
 
@@ -148,7 +148,7 @@ impl Kernel<'_> {
         self.cache.page_mkwrite(self.mem, file, pfn, self.ev);
         self.set_pte(task, vma, page, Pte::Present { pfn, write: true });
         self.ev
-            .note(|| format!("shared write fault: {pfn} made writable again (page_mkwrite)"));
+            .note(|| format!("wp_page_shared → page_mkwrite: {pfn} made writable again"));
         Ok(())
     }
 
@@ -173,8 +173,9 @@ impl Kernel<'_> {
             && v.prot == Prot::Rw
             && !self.cache.file(file).fs.has_buffers();
         self.set_pte(task, vma, page, Pte::Present { pfn, write });
-        self.ev
-            .note(|| format!("read fault: page {page} maps the page-cache page {pfn}"));
+        self.ev.note(|| {
+            format!("do_read_fault (filemap_fault): page {page} maps the page-cache page {pfn}")
+        });
         Ok(())
     }
 
@@ -205,8 +206,9 @@ impl Kernel<'_> {
                 write: true,
             },
         );
-        self.ev
-            .note(|| format!("write fault: page-cache page {src} copied to {new}"));
+        self.ev.note(|| {
+            format!("do_cow_fault: the page-cache page {src} copied to a new anon page {new}")
+        });
         Ok(())
     }
 
@@ -239,7 +241,7 @@ impl Kernel<'_> {
                 },
             );
             self.ev
-                .note(|| format!("read fault: page {page} maps the zero page"));
+                .note(|| format!("do_anonymous_page (read): page {page} maps the zero page"));
             return Ok(());
         }
         let head = self.mem.alloc_folio(order, gfp).ok_or(Errno::ENOMEM)?;
@@ -266,7 +268,7 @@ impl Kernel<'_> {
         }
         self.ev.note(|| {
             format!(
-                "{} fault: new anon folio at {head} (order {order}, {} zone)",
+                "do_anonymous_page ({}): new anon folio at {head} (order {order}, {} zone)",
                 if write { "write" } else { "read" },
                 self.mem.zone(head).name()
             )
@@ -313,8 +315,12 @@ impl Kernel<'_> {
                 .frame(pfn)
                 .flags
                 .contains(PageFlags::ANON_EXCLUSIVE);
+            let mapcount = match self.design.cow {
+                Cow::Mapcount => self.folio_max_mapcount(pfn),
+                _ => 0,
+            };
             let reuse = match self.design.cow {
-                Cow::Mapcount => self.folio_max_mapcount(pfn) == 1,
+                Cow::Mapcount => mapcount == 1,
                 Cow::Refcount => !large && refcount == 1,
                 Cow::PaeAnonOnly | Cow::AnonExclusive => exclusive || (!large && refcount == 1),
             };
@@ -323,14 +329,36 @@ impl Kernel<'_> {
                 if !unshare {
                     self.set_pte(task, vma, page, Pte::Present { pfn, write: true });
                 }
+                let cow = self.design.cow;
                 self.ev.note(|| {
+                    let why = match cow {
+                        Cow::Mapcount => "mapped once (cow = mapcount)".to_owned(),
+                        Cow::Refcount => "_refcount 1 (cow = refcount)".to_owned(),
+                        _ if exclusive => "PageAnonExclusive".to_owned(),
+                        _ => "_refcount 1, so it is marked PageAnonExclusive".to_owned(),
+                    };
                     format!(
-                        "{} fault: {pfn} reused in place",
+                        "do_wp_page ({}): {pfn} reused in place: {why}",
                         if unshare { "unshare" } else { "write" }
                     )
                 });
                 return Ok(());
             }
+            let cow = self.design.cow;
+            self.ev.note(|| {
+                let why = match cow {
+                    Cow::Mapcount => format!("mapped {mapcount} times (cow = mapcount)"),
+                    Cow::Refcount if large => "a large folio (cow = refcount)".to_owned(),
+                    Cow::Refcount => format!("_refcount {refcount}, not 1 (cow = refcount)"),
+                    _ if large => "not PageAnonExclusive, in a large folio".to_owned(),
+                    _ => format!("not PageAnonExclusive, and _refcount {refcount}, not 1"),
+                };
+                format!("do_wp_page: {pfn} not reused: {why}")
+            });
+        } else {
+            self.ev.note(|| {
+                format!("do_wp_page: {pfn} is not anonymous (the zero page or a page-cache page): copied")
+            });
         }
         self.wp_page_copy(task, vma, page, pfn, gfp, unshare)
     }
@@ -416,12 +444,13 @@ impl Kernel<'_> {
                     self.set_pte(task, vma, first + i, Pte::Present { pfn, write: true });
                 }
             }
-            self.ev.note(|| format!("THP fault: {head} reused whole"));
+            self.ev
+                .note(|| format!("do_huge_pmd_wp_page: {head} reused whole"));
             return Ok(true);
         }
         if self.design.cow != Cow::Mapcount {
             self.ev
-                .note(|| format!("THP fault: the PMD of {head} is split; page {page} alone"));
+                .note(|| format!("do_huge_pmd_wp_page: the PMD of {head} is split (__split_huge_pmd); page {page} is handled alone"));
             return Ok(false);
         }
         self.copy_huge_page(task, vma, first, head, gfp, unshare)?;
@@ -492,7 +521,7 @@ impl Kernel<'_> {
             self.ev,
         );
         self.ev
-            .note(|| format!("THP fault: {head} copied whole to {}", copies[0]));
+            .note(|| format!("do_huge_pmd_wp_page: {head} copied whole to {}", copies[0]));
         Ok(())
     }
 
@@ -524,7 +553,7 @@ impl Kernel<'_> {
         );
         self.ev.note(|| {
             format!(
-                "{} fault: {old} copied to {new}",
+                "wp_page_copy ({}): {old} copied to {new}",
                 if unshare { "unshare" } else { "write" }
             )
         });
