@@ -74,13 +74,14 @@ impl Report<'_> {
 
     fn text(&self, stats: bool, elapsed: Duration) {
         fn cost_text(c: &biopin::Cost) -> String {
-            let per = c
-                .per_page()
-                .map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"));
-            format!(
-                "cost: {} page-reference operations for {} pages of I/O ({per} per page)",
-                c.ref_ops, c.io_pages
-            )
+            let ops = crate::run::plural(c.ref_ops, "page-reference operation");
+            match c.per_page() {
+                None => format!("cost: {ops}, no I/O"),
+                Some(per) => format!(
+                    "cost: {ops} for {} of I/O ({per:.2} per page)",
+                    crate::run::plural(c.io_pages, "page")
+                ),
+            }
         }
         // Columns are aligned within each scenario's block. A design name longer than
         // `LONG` goes on a line of its own, its verdict on the next, so that one long override

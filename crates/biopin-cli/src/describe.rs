@@ -41,6 +41,12 @@ pub fn trace(file: &Path, design: &str, schedule: Option<&str>) -> u8 {
             return EXIT_BAD_INPUT;
         }
     };
+    if design.trim() == "all" || design.contains(',') {
+        eprintln!(
+            "--design {design}: trace follows one design; name one (a preset such as linux-6.5, or PRESET+KNOB=VALUE)"
+        );
+        return EXIT_BAD_INPUT;
+    }
     let design = match Design::parse(design) {
         Ok(d) => d,
         Err(e) => {
@@ -140,8 +146,12 @@ pub fn designs() -> u8 {
     outln!();
     outln!("knobs:");
     for k in Knob::ALL {
-        outln!("  {:<20} {}", k.key(), k.values().join(" | "));
-        outln!("  {:<20} {}", "", k.modelled());
+        let (about, values) = k.about();
+        outln!("  {:<20} {about}", k.key());
+        for (value, meaning) in values {
+            outln!("  {:<20}   {value:<15} {meaning}", "");
+        }
+        outln!("  {:<20}   {}", "", k.modelled());
     }
     EXIT_OK
 }
@@ -161,11 +171,13 @@ pub fn explain(file: &Path) -> u8 {
     for case in &program.selftest {
         outln!("  ports {case}");
     }
-    outln!(
-        "machine: {} frames, the last {} movable",
-        program.machine.frames,
-        program.machine.movable
-    );
+    match program.machine.movable {
+        0 => outln!("machine: {} frames, none movable", program.machine.frames),
+        m => outln!(
+            "machine: {} frames, the last {m} in ZONE_MOVABLE",
+            program.machine.frames
+        ),
+    }
     let q = &program.device;
     outln!(
         "device: max_segments {}, max_sectors {}, max_segment_size {}, logical_block_size {}, dma_alignment {}",

@@ -26,12 +26,26 @@ fn esc(text: &str) -> String {
     out
 }
 
+/// Markdown code spans (`x`) as HTML `<code>`.
+fn code_spans(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, part) in text.split('`').enumerate() {
+        if i % 2 == 1 {
+            out += &format!("<code>{part}</code>");
+        } else {
+            out += part;
+        }
+    }
+    out
+}
+
 const STYLE: &str = "
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #1b1b1b; }
 h1 { font-size: 1.5em; } h2 { margin-top: 2em; } h3 { margin-bottom: .2em; }
 table { border-collapse: collapse; }
 th, td { border: 1px solid #ccc; padding: .25em .5em; vertical-align: top; text-align: left; }
-#matrix td, #matrix th { white-space: nowrap; }
+#matrix th { white-space: nowrap; }
+#matrix td { min-width: 7em; }
 td.ok { background: #e8f5e9; } td.broken { background: #ffebee; }
 td.mismatch { background: #ffcc80; font-weight: bold; } td.incomplete { background: #fff9c4; }
 td.none { color: #999; }
@@ -61,7 +75,7 @@ pub fn report(run: &Run) -> String {
         h,
         "<h1>biopin: which design prevents which bug, and what it costs</h1>\n<p id=\"summary\">{}</p>\n<p>{}</p>",
         esc(&run.summary()),
-        esc(LEGEND)
+        code_spans(&esc(LEGEND))
     );
     presets(&mut h);
     matrix(&mut h, &m);

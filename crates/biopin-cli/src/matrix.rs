@@ -27,7 +27,8 @@ pub enum MatrixFormat {
 /// `biopin matrix`'s arguments.
 #[derive(clap::Args)]
 pub struct Options {
-    /// Scenario files, or directories searched for *.toml [default: scenarios/].
+    /// Scenario files, or directories searched for *.toml [default: scenarios/]. The designs
+    /// are the five presets unless --design names others.
     paths: Vec<PathBuf>,
     #[command(flatten)]
     run: RunArgs,
@@ -49,7 +50,9 @@ pub fn run(o: Options) -> u8 {
     } else {
         o.paths
     };
-    let run = match crate::run::run(&paths, &o.run) {
+    let mut args = o.run;
+    args.default_to_presets();
+    let run = match crate::run::run(&paths, &args) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -195,7 +198,7 @@ impl<'a> Matrix<'a> {
 }
 
 /// What the matrix's cells and footer mean, for every format.
-pub const LEGEND: &str = "Each cell: `ok`, or the invariants that some interleaving violates (MISMATCH marks a verdict that differs from the scenario's [expect]; `·` a design the scenario does not run). cost: page-reference operations (atomic _refcount and _pincount updates made for I/O) / pages of I/O, along the least schedule.";
+pub const LEGEND: &str = "Each cell: `ok`, or the invariants that some interleaving violates (MISMATCH marks a verdict that differs from the scenario's [expect]; `·` a design the scenario does not run). cost: page-reference operations (atomic _refcount and _pincount updates made for I/O) / pages of I/O, along the least schedule; the last row sums every scenario's, so its page totals differ where a design refuses, skips or bounces I/O.";
 
 /// Pads each column to its widest cell.
 fn aligned(header: &[String], rows: &[Vec<String>]) -> Vec<usize> {

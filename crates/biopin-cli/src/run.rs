@@ -88,6 +88,13 @@ fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 }
 
 impl RunArgs {
+    /// Without `--design`, every preset (for `matrix`, whose columns are designs).
+    pub fn default_to_presets(&mut self) {
+        if self.designs.is_empty() {
+            self.designs.push("all".into());
+        }
+    }
+
     fn bounds(&self) -> Result<Bounds, String> {
         let timeout = match self.timeout {
             None => None,
@@ -222,9 +229,9 @@ impl Run {
     /// The one-line summary every format ends with.
     pub fn summary(&self) -> String {
         format!(
-            "{} scenarios, {} scenario × design cells: {} as expected, {} mismatched, {} incomplete",
-            self.programs.len(),
-            self.cells().count(),
+            "{}, {}: {} as expected, {} mismatched, {} incomplete",
+            plural(self.programs.len() as u64, "scenario"),
+            plural(self.cells().count() as u64, "scenario × design cell"),
             self.count(Match::Expected),
             self.count(Match::Mismatch),
             self.count(Match::Incomplete)
@@ -240,6 +247,15 @@ impl Run {
         } else {
             EXIT_OK
         }
+    }
+}
+
+/// `n` and `noun`, with an `s` unless `n` is 1.
+pub fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 

@@ -912,3 +912,54 @@ fn the_html_report_renders_the_matrix_and_a_timeline_of_each_violation() {
     );
     assert!(t.contains("_refcount"), "folio states: {t}");
 }
+
+#[test]
+fn small_mistakes_get_errors_that_say_what_to_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            format!(
+                "[machine]\nframes = \"4\"\n{APP}[[actor]]\nname = \"a\"\nops = [\"load app:buf[0]\"]\n"
+            ),
+            "expected a whole number",
+        ),
+        (
+            format!(
+                "{APP}[[actor]]\nname = \"a\"\nops = [\"load app:buf[0]\"]\n[expect]\n\"linux-6.5\" = \"OK\"\n"
+            ),
+            "write \"ok\" in lower case",
+        ),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let f = scenario(&dir, &format!("s{i}.toml"), text.as_bytes());
+        let o = biopin(&["check", &f]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains(want), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("i128"), "{}", stderr(&o));
+    }
+    let o = biopin(&["explain", "scenarios/dio"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("is a directory: name one scenario file"),
+        "{}",
+        stderr(&o)
+    );
+    let o = biopin(&[
+        "trace",
+        "scenarios/gup/put-of-a-pin.toml",
+        "--design",
+        "all",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("trace follows one design"),
+        "{}",
+        stderr(&o)
+    );
+    // `designs` says what each knob value means.
+    let designs = stdout(&biopin(&["designs"]));
+    assert!(
+        designs.contains("racy            No recheck of the sequence"),
+        "{designs}"
+    );
+}

@@ -12,15 +12,15 @@ use thiserror::Error;
 
 macro_rules! knob {
     (
-        $(#[$doc:meta])*
+        $(#[doc = $doc:literal])*
         $ty:ident = $key:literal {
-            $($(#[$vdoc:meta])* $variant:ident = $text:literal,)*
+            $($(#[doc = $vdoc:literal])* $variant:ident = $text:literal,)*
         }
     ) => {
-        $(#[$doc])*
+        $(#[doc = $doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum $ty {
-            $($(#[$vdoc])* $variant,)*
+            $($(#[doc = $vdoc])* $variant,)*
         }
 
         impl $ty {
@@ -28,6 +28,13 @@ macro_rules! knob {
             pub const KEY: &'static str = $key;
             /// Every value, in the table's order.
             pub const VALUES: &'static [$ty] = &[$($ty::$variant,)*];
+            /// What the knob decides: its documentation.
+            pub const ABOUT: &'static str = concat!($($doc),*);
+
+            /// What the value means: its documentation.
+            pub fn about(self) -> &'static str {
+                match self { $($ty::$variant => concat!($($vdoc),*),)* }
+            }
 
             /// The value's name in design strings.
             pub fn as_str(self) -> &'static str {
@@ -246,6 +253,69 @@ impl Knob {
         }
     }
 
+    /// What the knob decides, and each value with what it means (from their documentation),
+    /// each as one line of text.
+    pub fn about(self) -> (String, Vec<(&'static str, String)>) {
+        fn line(doc: &str) -> String {
+            doc.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .replace('`', "")
+        }
+        fn each<T: Copy>(
+            values: &[T],
+            name: fn(T) -> &'static str,
+            about: fn(T) -> &'static str,
+        ) -> Vec<(&'static str, String)> {
+            values.iter().map(|&v| (name(v), line(about(v)))).collect()
+        }
+        let (doc, values) = match self {
+            Knob::Gup => (Gup::ABOUT, each(Gup::VALUES, Gup::as_str, Gup::about)),
+            Knob::BioRefs => (
+                BioRefs::ABOUT,
+                each(BioRefs::VALUES, BioRefs::as_str, BioRefs::about),
+            ),
+            Knob::Writeback => (
+                Writeback::ABOUT,
+                each(Writeback::VALUES, Writeback::as_str, Writeback::about),
+            ),
+            Knob::Reclaim => (
+                Reclaim::ABOUT,
+                each(Reclaim::VALUES, Reclaim::as_str, Reclaim::about),
+            ),
+            Knob::Cow => (Cow::ABOUT, each(Cow::VALUES, Cow::as_str, Cow::about)),
+            Knob::GupFastFork => (
+                GupFastFork::ABOUT,
+                each(GupFastFork::VALUES, GupFastFork::as_str, GupFastFork::about),
+            ),
+            Knob::LongtermMigrate => (
+                LongtermMigrate::ABOUT,
+                each(
+                    LongtermMigrate::VALUES,
+                    LongtermMigrate::as_str,
+                    LongtermMigrate::about,
+                ),
+            ),
+            Knob::LongtermFileWrite => (
+                LongtermFileWrite::ABOUT,
+                each(
+                    LongtermFileWrite::VALUES,
+                    LongtermFileWrite::as_str,
+                    LongtermFileWrite::about,
+                ),
+            ),
+            Knob::RefOverflow => (
+                RefOverflow::ABOUT,
+                each(RefOverflow::VALUES, RefOverflow::as_str, RefOverflow::about),
+            ),
+            Knob::ZeroPagePin => (
+                ZeroPagePin::ABOUT,
+                each(ZeroPagePin::VALUES, ZeroPagePin::as_str, ZeroPagePin::about),
+            ),
+        };
+        (line(doc), values)
+    }
+
     /// How much of what the knob decides this version of biopin models.
     pub fn modelled(self) -> &'static str {
         match self {
@@ -265,12 +335,16 @@ impl Knob {
                 "modelled: fork's copy-or-share decision, write faults (PMD-mapped THPs included) and the unshare of R/O pins"
             }
             Knob::GupFastFork => "modelled: fork's write_protect_seq against GUP-fast",
-            Knob::LongtermMigrate => "modelled",
+            Knob::LongtermMigrate => {
+                "modelled: FOLL_LONGTERM pins of movable-zone folios (migrated first, or EBUSY / ENOMEM when they cannot be)"
+            }
             Knob::LongtermFileWrite => {
                 "modelled: writable long-term pins of shared ext4 mappings (GUP and GUP-fast)"
             }
-            Knob::RefOverflow => "modelled",
-            Knob::ZeroPagePin => "modelled",
+            Knob::RefOverflow => {
+                "modelled: GUP, pin and pipe references near the 32-bit limit (times N)"
+            }
+            Knob::ZeroPagePin => "modelled: pins and unpins of the shared zero page",
         }
     }
 }

@@ -877,7 +877,7 @@ impl Program {
                     kind: GupKind::Pin,
                     fast: true,
                     ..
-                } => "pin-fast",
+                } => "pin … fast",
                 Cmd::Release(ReleaseKind::Unpin, ..) => "unpin",
                 _ => continue,
             };

@@ -473,7 +473,8 @@ fn describe_device(program: &Program, design: &Design, world: &World, id: u32) -
                 BioRefs::Ref => "put_page each page",
                 BioRefs::VecFlag => "unpin_user_page or put_page as each bvec's flag says",
                 BioRefs::AllPins => "unpin every page, unconditionally",
-                BioRefs::PinnedFlag => "unpin_user_page each page, as BIO_PAGE_PINNED says",
+                BioRefs::PinnedFlag =>
+                    "BIO_PAGE_PINNED: unpin_user_folio once per folio segment (folio-wise since 6.6; 6.5 itself unpinned page by page)",
             }
         ),
         DevStep::DirtyWork(b) => format!("dev: bio_dirty_work re-dirties and releases bio {b}"),
@@ -592,7 +593,7 @@ fn handle_text(program: &Program, world: &World, h: HandleId) -> String {
                 GupKind::Pin => "pin",
             };
             let held = world.handles.pages(h);
-            let pages: Vec<String> = held.iter().map(|p| p.pfn.0.to_string()).collect();
+            let pages = pfn_ranges(held.iter().map(|p| p.pfn.0));
             let dangling = held.iter().filter(|p| p.dangling).count();
             let unreliable = held.iter().filter(|p| p.unreliable).count();
             let mut freed = String::new();
@@ -603,12 +604,32 @@ fn handle_text(program: &Program, world: &World, h: HandleId) -> String {
                 freed += &format!(", {unreliable} no longer mapped by its address");
             }
             format!(
-                "holds {calls} {what}{} on pfn {}{freed}",
+                "holds {calls} {what}{} on pfn {pages}{freed}",
                 if calls == 1 { "" } else { "s" },
-                pages.join(",")
             )
         }
     }
+}
+
+/// Frame numbers with runs written `a–b`: `0–511,600`.
+fn pfn_ranges(pfns: impl Iterator<Item = u32>) -> String {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for p in pfns {
+        match runs.last_mut() {
+            Some((_, end)) if *end + 1 == p => *end = p,
+            _ => runs.push((p, p)),
+        }
+    }
+    runs.iter()
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}–{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// What the step just taken changed in `world`, in words, in a fixed order (tasks and their
@@ -918,6 +939,15 @@ mod tests {
 
     fn lines(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn frame_numbers_fold_into_runs() {
+        assert_eq!(
+            super::pfn_ranges([0, 1, 2, 5, 7, 8].into_iter()),
+            "0–2,5,7–8"
+        );
+        assert_eq!(super::pfn_ranges(std::iter::empty()), "");
     }
 
     #[test]

@@ -101,7 +101,7 @@ pub fn end_state(program: &Program, design: &Design, world: &World, ev: &mut Eve
         } else if i128::from(frame.refcount as u32) > expected {
             ev.raise(Invariant::Leak, || {
                 format!(
-                    "{head}: _refcount {} but its owners account for {expected} ({} PTEs, {}{} from handles{})",
+                    "{head}: _refcount {} but its owners account for {expected} ({} from PTEs, {}{} from handles{})",
                     frame.refcount,
                     o.ptes,
                     match o.cache {

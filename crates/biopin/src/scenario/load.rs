@@ -112,6 +112,15 @@ struct RawActor {
 /// Reads and compiles a scenario file.
 pub fn load_file(path: &Path) -> Result<Program, ScenarioError> {
     let shown = path.display().to_string();
+    if path.is_dir() {
+        return Err(ScenarioError {
+            path: Some(shown),
+            line_col: None,
+            message:
+                "is a directory: name one scenario file (check and matrix also take directories)"
+                    .into(),
+        });
+    }
     let bytes = std::fs::read(path).map_err(|e| ScenarioError {
         path: Some(shown.clone()),
         line_col: None,
@@ -168,7 +177,14 @@ impl Loader<'_> {
             return Err(empty());
         }
         let raw: RawScenario = toml::from_str(self.text).map_err(|e| {
-            let message = e.message().trim().to_owned();
+            // serde names Rust types; a scenario's reader knows TOML's.
+            let message = e
+                .message()
+                .trim()
+                .replace("expected i128", "expected a whole number")
+                .replace("as i128", "")
+                .replace("expected a sequence", "expected a list [..]")
+                .replace("expected a boolean", "expected true or false");
             self.err(e.span().map(|s| s.start), message)
         })?;
         if raw.is_empty() {
@@ -476,6 +492,10 @@ impl Loader<'_> {
         };
         match value.get_ref() {
             toml::Value::String(s) if s == "ok" => Ok(Verdict::new()),
+            toml::Value::String(s) if s.eq_ignore_ascii_case("ok") => Err(self.err_at(
+                value,
+                format!("`{s}`: write \"ok\" in lower case, or a list of violation IDs ({ids})"),
+            )),
             toml::Value::Array(items) => items
                 .iter()
                 .map(|item| {
