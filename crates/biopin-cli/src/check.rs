@@ -113,6 +113,19 @@ impl Report<'_> {
                 for note in program.anachronisms(&cell.design) {
                     outln!("  {:<width$}    note: {note}", "");
                 }
+                // Unexpected errnos and skipped ops raise nothing, but the checks after them
+                // may never run: say so, from the least schedule.
+                const SHOWN: usize = 3;
+                for f in cell.failures.iter().take(SHOWN) {
+                    outln!("  {:<width$}    note: on the least schedule, {f}", "");
+                }
+                if cell.failures.len() > SHOWN {
+                    outln!(
+                        "  {:<width$}    note: and {} more (biopin trace shows them)",
+                        "",
+                        cell.failures.len() - SHOWN
+                    );
+                }
                 if stats {
                     let s = &cell.stats;
                     outln!(
@@ -191,10 +204,10 @@ impl Report<'_> {
             name: &'a str,
             summary: &'a str,
             selftest: &'a [String],
-            cells: Vec<JsonCell>,
+            cells: Vec<JsonCell<'a>>,
         }
         #[derive(Serialize)]
-        struct JsonCell {
+        struct JsonCell<'a> {
             design: String,
             verdict: Vec<&'static str>,
             expected: Vec<&'static str>,
@@ -203,6 +216,7 @@ impl Report<'_> {
             bound: Option<&'static str>,
             stats: JsonStats,
             cost: JsonCost,
+            failures: &'a [String],
             violations: Vec<JsonFound>,
             timing: JsonTiming,
         }
@@ -267,6 +281,7 @@ impl Report<'_> {
                                 ref_ops: c.cost.ref_ops,
                                 io_pages: c.cost.io_pages,
                             },
+                            failures: &c.failures,
                             violations: c
                                 .found
                                 .iter()

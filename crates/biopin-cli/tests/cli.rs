@@ -963,3 +963,42 @@ fn small_mistakes_get_errors_that_say_what_to_write() {
         "{designs}"
     );
 }
+
+#[test]
+fn ops_that_fail_or_are_skipped_on_the_least_schedule_are_noted() {
+    // The pin fails (nothing is mapped any more), so the device's check never runs: no
+    // violation, but check says why the cell is ok.
+    let dir = tempfile::tempdir().unwrap();
+    let f = scenario(
+        &dir,
+        "silent.toml",
+        format!("prologue = [\"store app:buf[0] 0x11\", \"munmap app:buf\"]\n{APP}[[actor]]\nname = \"a\"\nops = [\"pin app:buf[0] as h\", \"dma-read h == 0x22\", \"unpin h\"]\n").as_bytes(),
+    );
+    let o = biopin(&["check", &f, "--design", "linux-6.5"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(
+        out.contains("note: on the least schedule, `pin app:buf[0] as h` failed with EFAULT"),
+        "{out}"
+    );
+    assert!(
+        out.contains("`dma-read h == 0x22` skipped: handle `h` was never bound"),
+        "{out}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout(&biopin(&[
+        "check",
+        &f,
+        "--design",
+        "linux-6.5",
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!(
+        json["scenarios"][0]["cells"][0]["failures"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}

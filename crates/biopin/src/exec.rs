@@ -66,10 +66,10 @@ fn finish_step(
         }
         Outcome::Skipped => {
             let h = op.cmd.uses_handle().expect("only handle ops are skipped");
-            ev.note(|| {
+            ev.failure(|| {
                 format!(
-                    "skipped: handle `{}` was never bound (its op took nothing)",
-                    program.handles[h].name
+                    "`{}` skipped: handle `{}` was never bound (its op took nothing)",
+                    op.text, program.handles[h].name
                 )
             });
         }
@@ -90,7 +90,7 @@ fn check_errno(op: &CompiledOp, result: Result<(), Errno>, ev: &mut Events) {
             let got = got.map_or_else(|e| e.to_string(), |()| "success".into());
             format!("`{}` expected {want}, got {got}", op.text)
         }),
-        (None, Err(e)) => ev.note(|| format!("failed with {e}")),
+        (None, Err(e)) => ev.failure(|| format!("`{}` failed with {e}", op.text)),
         (None, Ok(())) => {}
     }
 }

@@ -31,7 +31,9 @@ pub mod world;
 pub use design::{Design, Knob, Preset};
 pub use errno::Errno;
 pub use mm::Invariant;
-pub use model::{Action, Cell, Cost, Found, KernelModel, Match, check, least_schedule};
+pub use model::{
+    Action, Cell, Cost, Found, KernelModel, LeastPath, Match, check, least_path, least_schedule,
+};
 pub use program::Program;
 pub use scenario::{ScenarioBuilder, ScenarioError, Verdict, load_file, load_str};
 pub use world::World;

@@ -355,10 +355,27 @@ impl Cost {
 /// action, actors before devices, to the end of the path — and what its I/O cost. Every
 /// design's figure is taken along the same rule, so figures compare designs, not schedules.
 pub fn least_schedule(program: &Program, design: Design) -> (Vec<u32>, Cost) {
+    let path = least_path(program, design);
+    (path.schedule, path.cost)
+}
+
+/// The least complete schedule ([`least_schedule`]), its cost, and the ops on it that failed
+/// with an errno the scenario did not expect or were skipped ([`Events::failures`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LeastPath {
+    /// The schedule, as encoded actions.
+    pub schedule: Vec<u32>,
+    /// Its I/O cost.
+    pub cost: Cost,
+    /// Its unexpected failures and skips, in order, each in a sentence.
+    pub failures: Vec<String>,
+}
+
+/// Runs [`least_schedule`]'s path with a detailed record.
+pub fn least_path(program: &Program, design: Design) -> LeastPath {
     let model = KernelModel::new(program, design);
     let mut world = World::new(program);
-    let mut schedule = Vec::new();
-    let mut cost = Cost::default();
+    let mut path = LeastPath::default();
     let mut enabled = Vec::new();
     loop {
         enabled.clear();
@@ -366,19 +383,20 @@ pub fn least_schedule(program: &Program, design: Design) -> (Vec<u32>, Cost) {
         let Some(&action) = enabled.first() else {
             break;
         };
-        let mut ev = Events::quiet();
+        let mut ev = Events::detailed();
         model.step(&mut world, action, &mut ev);
         world.commit();
-        cost.ref_ops += ev.ref_ops;
-        cost.io_pages += ev.io_pages;
-        schedule.push(model.encode_action(action));
+        path.cost.ref_ops += ev.ref_ops;
+        path.cost.io_pages += ev.io_pages;
+        path.failures.append(&mut ev.failures);
+        path.schedule.push(model.encode_action(action));
     }
     // The end of the path: the final sync's I/O counts too.
     let mut ev = Events::quiet();
     KernelModel::finish(&model, &world, &mut ev);
-    cost.ref_ops += ev.ref_ops;
-    cost.io_pages += ev.io_pages;
-    (schedule, cost)
+    path.cost.ref_ops += ev.ref_ops;
+    path.cost.io_pages += ev.io_pages;
+    path
 }
 
 /// One scenario checked under one design.
@@ -398,6 +416,9 @@ pub struct Cell {
     pub outcome: Outcome,
     /// The I/O cost along the least complete schedule ([`least_schedule`]).
     pub cost: Cost,
+    /// What failed or was skipped along that schedule without being expected
+    /// ([`LeastPath::failures`]).
+    pub failures: Vec<String>,
 }
 
 /// How a cell compares with its expectation.
@@ -461,7 +482,7 @@ pub fn check(
             }
         })
         .collect();
-    let (_, cost) = least_schedule(program, design);
+    let LeastPath { cost, failures, .. } = least_path(program, design);
     Cell {
         design,
         verdict: found.iter().map(|f| f.id).collect(),
@@ -470,5 +491,6 @@ pub fn check(
         stats,
         outcome,
         cost,
+        failures,
     }
 }

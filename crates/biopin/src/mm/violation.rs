@@ -144,6 +144,10 @@ pub struct Events {
     pub raised: Vec<(Invariant, String)>,
     /// What the step did that the world's difference does not show (empty when not detailed).
     pub notes: Vec<String>,
+    /// Ops that failed with an errno their scenario did not expect, or were skipped because a
+    /// handle they name was never bound: no violation, but a scenario whose checks then never
+    /// run reads `ok` for a reason its author may not mean (empty when not detailed).
+    pub failures: Vec<String>,
     /// Folios freed during the step (head, order): the step's owner must mark references to
     /// them dangling before the step ends.
     pub freed: Vec<(Pfn, u8)>,
@@ -174,6 +178,16 @@ impl Events {
     pub fn raise(&mut self, id: Invariant, why: impl FnOnce() -> String) {
         let why = if self.detailed { why() } else { String::new() };
         self.raised.push((id, why));
+    }
+
+    /// Records an op's unexpected failure or skip (also as a note); `what` is called only for
+    /// a detailed record.
+    pub fn failure(&mut self, what: impl FnOnce() -> String) {
+        if self.detailed {
+            let what = what();
+            self.notes.push(what.clone());
+            self.failures.push(what);
+        }
     }
 
     /// Notes what a step did; `what` is called only for a detailed record.
