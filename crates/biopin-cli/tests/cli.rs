@@ -535,7 +535,7 @@ fn step_descriptions_come_from_what_the_design_did() {
     assert!(old.contains("longterm_migrate = none"), "{old}");
     let new = stdout(&biopin(&["trace", f, "--design", "linux-6.5"]));
     assert!(
-        new.contains("migrate out of ZONE_MOVABLE (longterm_migrate = movable)"),
+        new.contains("is unpinned, migrated to a normal frame and the pin retried"),
         "{new}"
     );
     // The load after the pin finds the page mapped: no fault.

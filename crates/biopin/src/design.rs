@@ -70,8 +70,8 @@ knob! {
 knob! {
     /// How bios hold page references.
     BioRefs = "bio_refs" {
-        /// v5.0–6.2: direct-I/O pages hold plain references released with `put_page` unless
-        /// `BIO_NO_PAGE_REF`.
+        /// v5.0–6.4: direct-I/O pages hold plain references released with `put_page`
+        /// (io_uring's bvecs exempt from 5.1: `BIO_NO_PAGE_REF`).
         Ref = "ref",
         /// Glisse 2019: each bvec records whether its page came from GUP; release picks unpin
         /// or put.
@@ -111,7 +111,8 @@ knob! {
 knob! {
     /// Anonymous write-fault reuse (`do_wp_page`) and fork's treatment of pinned pages.
     Cow = "cow" {
-        /// Before 5.8: reuse a page mapped once.
+        /// Before 5.9: reuse a page mapped once (5.8 kept this rule but also broke COW in
+        /// GUP itself, 17839856fd58, which is not modelled).
         Mapcount = "mapcount",
         /// 5.9–5.18: reuse only if the refcount is 1; fork copies maybe-pinned pages at once.
         Refcount = "refcount",
@@ -154,7 +155,8 @@ knob! {
 }
 
 knob! {
-    /// Whether GUP and pipe references may wrap the 32-bit refcount.
+    /// Whether FOLL_GET and pipe references may wrap the 32-bit refcount. Pins never may: they
+    /// came (5.6) after the fix, and `try_grab_page` checked the count from its first version.
     RefOverflow = "ref_overflow" {
         /// Before 5.1: they may (CVE-2019-11487).
         Wrap = "wrap",

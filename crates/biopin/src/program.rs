@@ -194,9 +194,9 @@ impl Cmd {
             Cmd::Release(ReleaseKind::Unpin, _, false) => &["unpin_user_pages"],
             Cmd::DmaWrite(..) => &["device writes every page the handle holds"],
             Cmd::DmaRead(..) => &["device reads every page the handle holds"],
-            Cmd::Vmsplice(..) => {
-                &["vmsplice: get_user_pages (FOLL_GET, read-only) with mmap_lock held, into a pipe"]
-            }
+            Cmd::Vmsplice(..) => &[
+                "vmsplice: iter_to_pipe → iov_iter_get_pages → get_user_pages_fast (FOLL_GET, read-only), into a pipe; one step here, which waits for fork's mmap_lock as GUP-fast's slow-path fallback would",
+            ],
             Cmd::PipeRead(..) => &["read the pipe's pages, then put_page each"],
             Cmd::Dio { .. } => &[
                 "O_DIRECT: extract the pages (iov_iter_extract_pages, or iov_iter_get_pages2 where gup = get), build the bios (bio_iov_iter_get_pages), bio_set_pages_dirty for a read (not under bio_refs = ref), split at the queue limits and submit; sleep until woken",
@@ -206,12 +206,12 @@ impl Cmd {
                 "dev: bio_dirty_work, if a page was cleaned during the read",
             ],
             Cmd::Writeback { sync: false, .. } => &[
-                "writeback, a dirty folio a step: lock, page_mkclean, the writeback knob's pin test, folio_clear_dirty_for_io, set writeback, unlock, submit a bio (ext4 skips a folio without buffers)",
+                "writeback, a dirty folio a step: lock, the writeback knob's pin test, folio_clear_dirty_for_io (whose folio_mkclean write-protects the mappings), set writeback, unlock, submit a bio (ext4 skips a folio without buffers)",
                 "dev: the transfer to the disk",
                 "dev: folio_end_writeback (and bio_put)",
             ],
             Cmd::Writeback { sync: true, .. } => &[
-                "fsync, a dirty folio a step (waiting for one under writeback): lock, page_mkclean, the writeback knob's pin test, folio_clear_dirty_for_io, set writeback, unlock, submit a bio",
+                "fsync, a dirty folio a step (waiting for one under writeback): lock, the writeback knob's pin test, folio_clear_dirty_for_io (whose folio_mkclean write-protects the mappings), set writeback, unlock, submit a bio",
                 "dev: the transfer to the disk",
                 "dev: folio_end_writeback (and bio_put)",
                 "fsync: wait for the file's writeback to end (filemap_fdatawait)",
@@ -263,7 +263,7 @@ impl Cmd {
                 },
                 0,
             ) => match design.longterm_migrate {
-                LongtermMigrate::Movable => neutral(),
+                LongtermMigrate::Movable => "pin_user_pages(FOLL_LONGTERM) with mmap_lock held: fault and pin; a pinned folio in ZONE_MOVABLE is unpinned, migrated to a normal frame and the pin retried (__gup_longterm_locked → check_and_migrate_movable_pages; longterm_migrate = movable)".into(),
                 LongtermMigrate::None => "pin_user_pages(FOLL_LONGTERM) with mmap_lock held: fault and grab, in place (longterm_migrate = none: before 5.13 nothing migrates a folio out of ZONE_MOVABLE)".into(),
             },
             (
@@ -333,7 +333,7 @@ impl Cmd {
             }
             (Cmd::Dio { .. }, 2) => "dev: the bio completes: fs/direct-io.c's dio_bio_complete releases the pages (set_page_dirty_lock for a read, put_page; the kernel runs it in the woken caller, the model at completion) and the last bio wakes the caller".into(),
             (Cmd::Writeback { sync, .. }, 0) => format!(
-                "{}lock, page_mkclean, {}, folio_clear_dirty_for_io, set writeback, unlock, submit a bio (ext4 skips a folio without buffers)",
+                "{}lock, {}, folio_clear_dirty_for_io (whose folio_mkclean write-protects the mappings), set PG_writeback, unlock, submit a bio (ext4 skips a folio without buffers)",
                 if *sync { "(waiting while it is under writeback) " } else { "" },
                 match design.writeback {
                     Writeback::Ignore => "no test for pins (writeback = ignore)",
@@ -348,10 +348,13 @@ impl Cmd {
                     Reclaim::KeepPinned => "activate and keep a folio_maybe_dma_pinned one (reclaim = keep-pinned, d824ec2a1546)",
                 }
             ),
-            (Cmd::RdmaReg(..), 0) => format!(
-                "ib_umem_get: {}(FOLL_LONGTERM | FOLL_WRITE) with mmap_lock held",
-                if pin { "pin_user_pages" } else { "get_user_pages" }
-            ),
+            (Cmd::RdmaReg(..), 0) => {
+                if pin {
+                    "ib_umem_get: pin_user_pages_fast(FOLL_LONGTERM | FOLL_WRITE), no mmap_lock held by the caller".into()
+                } else {
+                    "ib_umem_get: get_user_pages_longterm(FOLL_WRITE) under mmap_sem (FOLL_LONGTERM became a flag in 5.2)".into()
+                }
+            }
             (Cmd::RdmaRegFd(..), 0) => format!(
                 "a registration of page-cache pages by file: read_cache_folio each (read in if absent), then {}",
                 if design.bio_refs == BioRefs::AllPins {
@@ -362,7 +365,7 @@ impl Cmd {
             ),
             (Cmd::RdmaDereg(..), 0) => {
                 if pin {
-                    "ib_umem_release: unpin_user_page_range_dirty_lock over each folio run".into()
+                    "ib_umem_release: unpin_user_page_range_dirty_lock over each scatterlist entry".into()
                 } else {
                     "ib_umem_release: set_page_dirty_lock and put_page each page".into()
                 }

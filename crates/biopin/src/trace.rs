@@ -318,10 +318,16 @@ pub fn replay(program: &Program, design: Design, schedule: &[u32]) -> Result<Tra
             lane,
             label,
             op: text,
-            step,
+            step: era_names(&design, step),
             changes: changes(program, &design, &world),
-            notes: std::mem::take(&mut ev.notes),
-            raised: fold_raised(std::mem::take(&mut ev.raised)),
+            notes: std::mem::take(&mut ev.notes)
+                .into_iter()
+                .map(|n| era_names(&design, n))
+                .collect(),
+            raised: fold_raised(std::mem::take(&mut ev.raised))
+                .into_iter()
+                .map(|(id, why)| (id, era_names(&design, why)))
+                .collect(),
         });
         world.commit();
     }
@@ -339,6 +345,37 @@ pub fn replay(program: &Program, design: Design, schedule: &[u32]) -> Result<Tra
         steps,
         end,
     })
+}
+
+/// Today's function names and the names a kernel of 2019 had for them, for the designs of that
+/// era (`linux-5.0` and the 2019 proposals): the model follows today's code, and a trace under
+/// those designs speaks that kernel's language.
+const NAMES_2019: [(&str, &str); 11] = [
+    ("shrink_folio_list", "shrink_page_list"),
+    ("folio_clear_dirty_for_io", "clear_page_dirty_for_io"),
+    ("folio_end_writeback", "end_page_writeback"),
+    ("folio_wait_writeback", "wait_on_page_writeback"),
+    ("folio_wait_stable", "wait_for_stable_page"),
+    ("filemap_read", "generic_file_buffered_read"),
+    ("filemap_release_folio", "try_to_release_page"),
+    ("read_cache_folio", "read_cache_page"),
+    ("__filemap_remove_folio", "__delete_from_page_cache"),
+    ("folio_mkclean", "page_mkclean"),
+    ("mmap_lock", "mmap_sem"),
+];
+
+/// `text` in the function names of `design`'s era ([`NAMES_2019`]).
+fn era_names(design: &Design, text: String) -> String {
+    use crate::design::Preset;
+    if !matches!(
+        design.preset(),
+        Preset::Linux5_0 | Preset::Glisse2019 | Preset::Kara2019
+    ) {
+        return text;
+    }
+    NAMES_2019
+        .iter()
+        .fold(text, |t, (today, then)| t.replace(today, then))
 }
 
 /// How a schedule names `action` among `enabled`: the actor's name, or `dev:K`.
@@ -474,7 +511,7 @@ fn describe_device(program: &Program, design: &Design, world: &World, id: u32) -
                 BioRefs::VecFlag => "unpin_user_page or put_page as each bvec's flag says",
                 BioRefs::AllPins => "unpin every page, unconditionally",
                 BioRefs::PinnedFlag =>
-                    "BIO_PAGE_PINNED: unpin_user_folio once per folio segment (folio-wise since 6.6; 6.5 itself unpinned page by page)",
+                    "BIO_PAGE_PINNED: unpin_user_folio once per folio segment, as from 6.12 (6.5 to 6.11 unpinned page by page, unpin_user_page)",
             }
         ),
         DevStep::DirtyWork(b) => format!("dev: bio_dirty_work re-dirties and releases bio {b}"),

@@ -399,7 +399,9 @@ impl Kernel<'_> {
     /// nothing. Under `ref_overflow = refuse` a grab of a folio whose refcount is not positive
     /// is refused with ENOMEM (the WARN is the kernel's designed defence, not a violation) and
     /// the calls stop there; under `wrap` nothing is refused and a count that passes through
-    /// zero is `refcount-overflow`. Pins count in `nr_foll_pin_acquired`, per subpage, except
+    /// zero is `refcount-overflow`. A pin is always refused so: FOLL_PIN (5.6) came after the
+    /// 5.1 fix, and `try_grab_page` checked the count from its first version, so `wrap`
+    /// applies to FOLL_GET references only. Pins count in `nr_foll_pin_acquired`, per subpage, except
     /// on a skipped zero page. Returns the calls that succeeded and the failing call's errno.
     pub fn try_grab_pages(
         &mut self,
@@ -409,7 +411,7 @@ impl Kernel<'_> {
     ) -> (u64, Option<Errno>) {
         let mut folios = Folios::new(pages);
         let mut ok = calls;
-        if self.design.ref_overflow == RefOverflow::Refuse {
+        if self.design.ref_overflow == RefOverflow::Refuse || flags.contains(FollFlags::PIN) {
             while let Some((head, per_call)) = folios.next(self.mem) {
                 let bias = self.grab_bias(head, flags);
                 let count = self.mem.folio_ref_count(head);

@@ -173,8 +173,13 @@ impl Kernel<'_> {
             && v.prot == Prot::Rw
             && !self.cache.file(file).fs.has_buffers();
         self.set_pte(task, vma, page, Pte::Present { pfn, write });
+        let handler = if self.cache.file(file).fs.has_buffers() {
+            "filemap_fault"
+        } else {
+            "shmem_fault"
+        };
         self.ev.note(|| {
-            format!("do_read_fault (filemap_fault): page {page} maps the page-cache page {pfn}")
+            format!("do_read_fault ({handler}): page {page} maps the page-cache page {pfn}")
         });
         Ok(())
     }
