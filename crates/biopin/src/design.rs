@@ -90,8 +90,8 @@ knob! {
     Writeback = "writeback" {
         /// Nothing special (upstream today).
         Ignore = "ignore",
-        /// Background writeback leaves it dirty; integrity sync writes a bounce copy (Kara's
-        /// 2023 RFC).
+        /// Kara's 2023 RFC: background writeback leaves it dirty; an integrity sync writes it
+        /// as any other folio, bounced only where the device needs stable writes.
         Skip = "skip",
         /// Always write a bounce copy; the folio stays dirty.
         Bounce = "bounce",
@@ -403,7 +403,7 @@ impl Preset {
                 "Linux 6.5 (2023-08): pin_user_pages with GUP_PIN_COUNTING_BIAS, iov_iter_extract_pages and BIO_PAGE_PINNED; PageAnonExclusive; long-term pins leave ZONE_MOVABLE; reclaim keeps pinned folios."
             }
             Preset::Kara2023 => {
-                "Linux 6.5 plus Jan Kara's 2023 RFC: background writeback skips a maybe-DMA-pinned folio, an integrity sync writes a bounce copy of it."
+                "Linux 6.5 plus Jan Kara's 2023 RFC: background writeback skips a maybe-DMA-pinned folio; an integrity sync writes it, bounced only where the device needs stable pages."
             }
         }
     }

@@ -64,8 +64,9 @@ impl Kernel<'_> {
 
     /// One folio of writeback (`write_cache_pages` → ext4's writepages for page `index` of
     /// `file`): lock, `page_mkclean`, then the design's pin test on a maybe-DMA-pinned folio —
-    /// `ignore`: none; `skip`: background writeback leaves it dirty, an integrity sync writes a
-    /// bounce copy; `bounce`: always a bounce copy, the folio staying dirty — then
+    /// `ignore`: none; `skip` (Kara's 2023 RFC): background writeback leaves it dirty, an
+    /// integrity sync writes it as any other folio, through a bounce copy only on a file that
+    /// needs stable writes; `bounce`: always a bounce copy, the folio staying dirty — then
     /// `folio_clear_dirty_for_io`. A dirty ext4 folio without buffers is then skipped, as
     /// cc5095747edf (5.18) made ext4 do: warned about, cleaned, not written
     /// (`dirty-without-buffers`). Otherwise `PG_writeback` is set (not for a bounce copy), the
@@ -98,7 +99,12 @@ impl Kernel<'_> {
                     });
                     return Ok(Wrote::Skipped);
                 }
-                Writeback::Skip | Writeback::Bounce => true,
+                // Kara's RFC: an integrity sync cleans and writes a pinned folio as any other;
+                // only a stable-writes superblock has the block layer bounce it
+                // (BIO_NEED_PIN_BOUNCE). Modelled as the bounce copy below, the folio left
+                // dirty where the RFC cleans it and bounces in the bio.
+                Writeback::Skip => self.cache.file(file).stable_writes,
+                Writeback::Bounce => true,
             };
         if !self.mem.folio_test(pfn, PageFlags::PRIVATE) && self.cache.file(file).fs.has_buffers() {
             let before_5_18 = matches!(
