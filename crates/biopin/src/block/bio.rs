@@ -83,6 +83,10 @@ pub struct Bio {
     pub size: u32,
     /// `bi_iter.bi_sector`: where on the device the bytes go, in 512-byte sectors.
     pub sector: u64,
+    /// Before 5.1's multi-page bvecs (07173c3ec276) a bvec held bytes of one page only:
+    /// `__bio_try_merge_page` merged only into the same page. Not a field of `struct bio`:
+    /// the kernel version the bio is built by.
+    pub single_page_bvecs: bool,
 }
 
 impl Bio {
@@ -167,7 +171,9 @@ pub(crate) fn bio_add_page_same(bio: &mut Bio, page: Pfn, len: u32, off: u32) ->
     if bio.flagged(BioFlags::CLONED) || bio.size > u32::MAX - len {
         return (0, false);
     }
+    let single = bio.single_page_bvecs;
     if let Some(bv) = bio.vecs.last_mut()
+        && (!single || bv.page == page)
         && let Some(same_page) = bvec_try_merge_page(bv, page, len, off)
     {
         bio.size += len;
@@ -453,6 +459,25 @@ mod tests {
 
     fn bio(max_vecs: u16) -> Bio {
         Bio::new(max_vecs, 0)
+    }
+
+    #[test]
+    fn before_5_1_a_bvec_holds_one_page() {
+        let mut b = bio(4);
+        b.single_page_bvecs = true;
+        assert_eq!(bio_add_page(&mut b, Pfn(8), 4096, 0), 4096);
+        assert_eq!(bio_add_page(&mut b, Pfn(9), 4096, 0), 4096);
+        assert_eq!(b.vcnt(), 2, "contiguous pages, but one page a bvec");
+        assert_eq!(bio_add_page(&mut b, Pfn(9), 0, 4096), 0);
+        let mut b = bio(4);
+        b.single_page_bvecs = true;
+        bio_add_page(&mut b, Pfn(8), 512, 0);
+        bio_add_page(&mut b, Pfn(8), 512, 512);
+        assert_eq!(b.vcnt(), 1, "the same page still merges");
+        let mut b = bio(4);
+        bio_add_page(&mut b, Pfn(8), 4096, 0);
+        bio_add_page(&mut b, Pfn(9), 4096, 0);
+        assert_eq!(b.vcnt(), 1, "from 5.1, contiguous pages share a bvec");
     }
 
     #[test]

@@ -179,8 +179,10 @@ impl Kernel<'_> {
         while iter.count() > 0 {
             let nr_vecs = bio_iov_vecs_to_alloc(&iter);
             let sector = (file_pos + start) >> SECTOR_SHIFT;
+            let mut bio = Bio::new(nr_vecs, sector);
+            bio.single_page_bvecs = self.design.preset() == crate::design::Preset::Linux5_0;
             let mut b = HeldBio {
-                bio: Bio::new(nr_vecs, sector),
+                bio,
                 held: Vec::new(),
             };
             if let Err(e) = self.bio_iov_iter_get_pages(&mut b, &mut iter, q.logical_block_size) {

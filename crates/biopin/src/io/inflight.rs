@@ -356,6 +356,8 @@ impl Ios {
                 max_vecs: s.max_vecs,
                 size: s.size,
                 sector: 0,
+                // Only adding pages looks at it; this bio is complete.
+                single_page_bvecs: false,
             },
             held: (first.page..end.page)
                 .map(|i| {
