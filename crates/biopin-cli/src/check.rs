@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::Format;
 use crate::out::outln;
-use crate::run::{JsonSummary, Run, RunArgs, match_id, verdict_cell};
+use crate::run::{JsonSummary, JsonVerdict, Run, RunArgs, verdict_cell};
 
 /// `biopin check`'s arguments.
 #[derive(clap::Args)]
@@ -208,11 +208,8 @@ impl Report<'_> {
         }
         #[derive(Serialize)]
         struct JsonCell<'a> {
-            design: String,
-            verdict: Vec<&'static str>,
-            expected: Vec<&'static str>,
-            r#match: &'static str,
-            complete: bool,
+            #[serde(flatten)]
+            verdict: JsonVerdict,
             bound: Option<&'static str>,
             stats: JsonStats,
             cost: JsonCost,
@@ -244,7 +241,6 @@ impl Report<'_> {
             secs: f64,
             states_per_sec: f64,
         }
-        let ids = |v: &biopin::Verdict| v.iter().map(|i| i.id()).collect::<Vec<_>>();
         let total_states: u64 = self.cells().map(|c| c.stats.states).sum();
         let json = Json {
             format: 1,
@@ -262,11 +258,7 @@ impl Report<'_> {
                     cells: cells
                         .iter()
                         .map(|c| JsonCell {
-                            design: c.design.canonical(),
-                            verdict: ids(&c.verdict),
-                            expected: ids(&c.expected),
-                            r#match: match_id(c.matches()),
-                            complete: c.outcome == Outcome::Complete,
+                            verdict: JsonVerdict::of(c),
                             bound: match c.outcome {
                                 Outcome::Complete => None,
                                 Outcome::Incomplete(b) => Some(b),

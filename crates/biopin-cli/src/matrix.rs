@@ -5,11 +5,10 @@ use std::path::PathBuf;
 
 use biopin::scenario::verdict_text;
 use biopin::{Cell, Design, Match};
-use biopin_explore::Outcome;
 use serde::Serialize;
 
 use crate::out::outln;
-use crate::run::{JsonSummary, Run, RunArgs, match_id, verdict_cell};
+use crate::run::{JsonSummary, JsonVerdict, Run, RunArgs, verdict_cell};
 
 /// How `matrix` reports.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -314,11 +313,8 @@ fn json(run: &Run) {
     }
     #[derive(Serialize)]
     struct JsonCell {
-        design: String,
-        verdict: Vec<&'static str>,
-        expected: Vec<&'static str>,
-        r#match: &'static str,
-        complete: bool,
+        #[serde(flatten)]
+        verdict: JsonVerdict,
         ref_ops: u64,
         io_pages: u64,
     }
@@ -340,7 +336,6 @@ fn json(run: &Run) {
         io_pages: u64,
     }
     let m = Matrix::new(run);
-    let ids = |v: &biopin::Verdict| v.iter().map(|i| i.id()).collect::<Vec<_>>();
     let json = Json {
         format: 1,
         biopin: env!("CARGO_PKG_VERSION"),
@@ -355,11 +350,7 @@ fn json(run: &Run) {
                 cells: cells
                     .iter()
                     .map(|c| JsonCell {
-                        design: c.design.canonical(),
-                        verdict: ids(&c.verdict),
-                        expected: ids(&c.expected),
-                        r#match: match_id(c.matches()),
-                        complete: c.outcome == Outcome::Complete,
+                        verdict: JsonVerdict::of(c),
                         ref_ops: c.cost.ref_ops,
                         io_pages: c.cost.io_pages,
                     })

@@ -268,6 +268,30 @@ pub fn match_id(m: Match) -> &'static str {
     }
 }
 
+/// A cell's verdict as every JSON report starts it (docs/json.md).
+#[derive(serde::Serialize)]
+pub struct JsonVerdict {
+    design: String,
+    verdict: Vec<&'static str>,
+    expected: Vec<&'static str>,
+    r#match: &'static str,
+    complete: bool,
+}
+
+impl JsonVerdict {
+    /// `cell`'s.
+    pub fn of(cell: &Cell) -> JsonVerdict {
+        let ids = |v: &biopin::Verdict| v.iter().map(|i| i.id()).collect::<Vec<_>>();
+        JsonVerdict {
+            design: cell.design.canonical(),
+            verdict: ids(&cell.verdict),
+            expected: ids(&cell.expected),
+            r#match: match_id(cell.matches()),
+            complete: cell.outcome == biopin_explore::Outcome::Complete,
+        }
+    }
+}
+
 /// The counts every JSON report ends with (docs/json.md).
 #[derive(serde::Serialize)]
 pub struct JsonSummary {
