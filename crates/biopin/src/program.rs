@@ -333,12 +333,13 @@ impl Cmd {
             }
             (Cmd::Dio { .. }, 2) => "dev: the bio completes: fs/direct-io.c's dio_bio_complete releases the pages (set_page_dirty_lock for a read, put_page; the kernel runs it in the woken caller, the model at completion) and the last bio wakes the caller".into(),
             (Cmd::Writeback { sync, .. }, 0) => format!(
-                "{}lock, {}, folio_clear_dirty_for_io (whose folio_mkclean write-protects the mappings), set PG_writeback, unlock, submit a bio (ext4 skips a folio without buffers)",
+                "{}lock; {}: folio_clear_dirty_for_io (whose folio_mkclean write-protects the mappings), set PG_writeback; unlock, submit a bio (ext4 skips a folio without buffers)",
                 if *sync { "(waiting while it is under writeback) " } else { "" },
-                match design.writeback {
-                    Writeback::Ignore => "no test for pins (writeback = ignore)",
-                    Writeback::Skip => "a folio_maybe_dma_pinned folio is left dirty by background writeback, written from a bounce copy by fsync (writeback = skip)",
-                    Writeback::Bounce => "a folio_maybe_dma_pinned folio is written from a bounce copy and stays dirty (writeback = bounce)",
+                match (design.writeback, sync) {
+                    (Writeback::Ignore, _) => "no test for pins (writeback = ignore)",
+                    (Writeback::Skip, false) => "a folio_maybe_dma_pinned folio is left dirty and unwritten (writeback = skip, background); any other",
+                    (Writeback::Skip, true) => "a folio_maybe_dma_pinned folio on a stable-writes file is written from a bounce copy (writeback = skip, integrity sync); any other",
+                    (Writeback::Bounce, _) => "a folio_maybe_dma_pinned folio is written from a bounce copy and stays dirty, not under writeback (writeback = bounce); any other",
                 }
             ),
             (Cmd::Reclaim, 0) => format!(

@@ -350,7 +350,8 @@ pub fn replay(program: &Program, design: Design, schedule: &[u32]) -> Result<Tra
 /// Today's function names and the names a kernel of 2019 had for them, for the designs of that
 /// era (`linux-5.0` and the 2019 proposals): the model follows today's code, and a trace under
 /// those designs speaks that kernel's language.
-const NAMES_2019: [(&str, &str); 11] = [
+const NAMES_2019: [(&str, &str); 12] = [
+    ("folio_maybe_dma_pinned", "page_maybe_dma_pinned"),
     ("shrink_folio_list", "shrink_page_list"),
     ("folio_clear_dirty_for_io", "clear_page_dirty_for_io"),
     ("folio_end_writeback", "end_page_writeback"),
