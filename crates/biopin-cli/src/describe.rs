@@ -7,7 +7,7 @@ use biopin::Program;
 use biopin::design::{Knob, Preset};
 use biopin::program::{Resources, Role};
 use biopin::scenario::verdict_text;
-use biopin::trace::{replay_token, trace_path};
+use biopin::trace::{era_names, replay_token, trace_path};
 use biopin::vm::VmaKind;
 
 use crate::out::outln;
@@ -156,11 +156,18 @@ pub fn designs() -> u8 {
     EXIT_OK
 }
 
-pub fn explain(file: &Path) -> u8 {
+pub fn explain(file: &Path, design: Option<&str>) -> u8 {
     let program = match biopin::load_file(file) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let design = match design.map(Design::parse).transpose() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("--design: {e}");
             return EXIT_BAD_INPUT;
         }
     };
@@ -238,7 +245,14 @@ pub fn explain(file: &Path) -> u8 {
             }
             outln!("  {}. {}{wait}", i + 1, op.text);
             for (j, s) in op.cmd.steps().iter().enumerate() {
-                outln!("       step {}: {s}", j + 1);
+                match design {
+                    Some(d) => outln!(
+                        "       step {}: {}",
+                        j + 1,
+                        era_names(&d, op.cmd.step_text(j, &d))
+                    ),
+                    None => outln!("       step {}: {s}", j + 1),
+                }
                 let f = program.footprint(&op.cmd, j as u32);
                 outln!(
                     "         reads {}; writes {}",
@@ -246,6 +260,12 @@ pub fn explain(file: &Path) -> u8 {
                     resources(&program, &f.writes)
                 );
             }
+        }
+    }
+    if let Some(d) = design {
+        outln!("steps as {} runs them", d.canonical());
+        for note in program.anachronisms(&d) {
+            outln!("  note: {note}");
         }
     }
     outln!("designs and expectations:");

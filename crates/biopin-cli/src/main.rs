@@ -73,6 +73,9 @@ enum Command {
     Explain {
         /// The scenario file.
         file: PathBuf,
+        /// Describe each step as this design runs it (the kernel functions of its era).
+        #[arg(long)]
+        design: Option<String>,
     },
 }
 
@@ -88,7 +91,7 @@ fn main() -> ExitCode {
         } => describe::trace(&file, &design, schedule.as_deref()),
         Command::Replay { file, token } => describe::replay(&file, &token),
         Command::Designs => describe::designs(),
-        Command::Explain { file } => describe::explain(&file),
+        Command::Explain { file, design } => describe::explain(&file, design.as_deref()),
     };
     ExitCode::from(code)
 }

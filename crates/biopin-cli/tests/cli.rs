@@ -1002,3 +1002,28 @@ fn ops_that_fail_or_are_skipped_on_the_least_schedule_are_noted() {
         3
     );
 }
+
+#[test]
+fn explain_can_describe_the_steps_as_a_design_runs_them() {
+    let f = "scenarios/gup/longterm-pin-leaves-zone-movable.toml";
+    let neutral = stdout(&biopin(&["explain", f]));
+    let old = stdout(&biopin(&["explain", f, "--design", "linux-5.0"]));
+    let new = stdout(&biopin(&["explain", f, "--design", "linux-6.5"]));
+    assert!(neutral.contains("migrate out of ZONE_MOVABLE"), "{neutral}");
+    assert!(
+        old.contains("in place (longterm_migrate = none") && old.contains("mmap_sem"),
+        "{old}"
+    );
+    assert!(
+        new.contains("the pin retried") && new.contains("mmap_lock"),
+        "{new}"
+    );
+    assert!(
+        old.contains("note: `pin`, `unpin` run with v5.7+ semantics"),
+        "{old}"
+    );
+    assert_eq!(
+        biopin(&["explain", f, "--design", "linux-9"]).status.code(),
+        Some(2)
+    );
+}

@@ -366,7 +366,7 @@ const NAMES_2019: [(&str, &str); 12] = [
 ];
 
 /// `text` in the function names of `design`'s era ([`NAMES_2019`]).
-fn era_names(design: &Design, text: String) -> String {
+pub fn era_names(design: &Design, text: String) -> String {
     use crate::design::Preset;
     if !matches!(
         design.preset(),
