@@ -238,21 +238,7 @@ impl Knob {
 
     /// The names of the knob's values.
     pub fn values(self) -> Vec<&'static str> {
-        fn names<T: Copy>(values: &[T], name: fn(T) -> &'static str) -> Vec<&'static str> {
-            values.iter().map(|&v| name(v)).collect()
-        }
-        match self {
-            Knob::Gup => names(Gup::VALUES, Gup::as_str),
-            Knob::BioRefs => names(BioRefs::VALUES, BioRefs::as_str),
-            Knob::Writeback => names(Writeback::VALUES, Writeback::as_str),
-            Knob::Reclaim => names(Reclaim::VALUES, Reclaim::as_str),
-            Knob::Cow => names(Cow::VALUES, Cow::as_str),
-            Knob::GupFastFork => names(GupFastFork::VALUES, GupFastFork::as_str),
-            Knob::LongtermMigrate => names(LongtermMigrate::VALUES, LongtermMigrate::as_str),
-            Knob::LongtermFileWrite => names(LongtermFileWrite::VALUES, LongtermFileWrite::as_str),
-            Knob::RefOverflow => names(RefOverflow::VALUES, RefOverflow::as_str),
-            Knob::ZeroPagePin => names(ZeroPagePin::VALUES, ZeroPagePin::as_str),
-        }
+        self.about().1.into_iter().map(|(value, _)| value).collect()
     }
 
     /// What the knob decides, and each value with what it means (from their documentation),

@@ -355,7 +355,7 @@ impl Cost {
 /// action, actors before devices, to the end of the path — and what its I/O cost. Every
 /// design's figure is taken along the same rule, so figures compare designs, not schedules.
 pub fn least_schedule(program: &Program, design: Design) -> (Vec<u32>, Cost) {
-    let path = least_path(program, design);
+    let path = walk_least(program, design, Events::quiet);
     (path.schedule, path.cost)
 }
 
@@ -373,6 +373,12 @@ pub struct LeastPath {
 
 /// Runs [`least_schedule`]'s path with a detailed record.
 pub fn least_path(program: &Program, design: Design) -> LeastPath {
+    walk_least(program, design, Events::detailed)
+}
+
+/// The least path, each step recorded by a fresh `record()` (failures are kept only by a
+/// detailed one).
+fn walk_least(program: &Program, design: Design, record: fn() -> Events) -> LeastPath {
     let model = KernelModel::new(program, design);
     let mut world = World::new(program);
     let mut path = LeastPath::default();
@@ -383,7 +389,7 @@ pub fn least_path(program: &Program, design: Design) -> LeastPath {
         let Some(&action) = enabled.first() else {
             break;
         };
-        let mut ev = Events::detailed();
+        let mut ev = record();
         model.step(&mut world, action, &mut ev);
         world.commit();
         path.cost.ref_ops += ev.ref_ops;

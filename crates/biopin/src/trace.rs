@@ -153,23 +153,20 @@ pub fn trace_path(
         let action = match items.get(next) {
             None => enabled[0],
             Some(&text) => {
-                let named = resolve(program, &enabled, text).map_err(|why| ReplayError::Spec {
-                    item: next + 1,
-                    text: text.to_owned(),
-                    why,
-                })?;
-                let finished = program
-                    .actors
-                    .iter()
-                    .position(|a| a.name == text)
-                    .is_some_and(|a| world.done(program, a));
+                let named =
+                    resolve(program, &world, &enabled, text).map_err(|why| ReplayError::Spec {
+                        item: next + 1,
+                        text: text.to_owned(),
+                        why,
+                    })?;
                 match named {
-                    Some(a) => {
+                    Named::Runs(a) => {
                         next += 1;
                         a
                     }
-                    None if !finished && enabled.len() == 1 => enabled[0],
-                    None => {
+                    Named::Waits if enabled.len() == 1 => enabled[0],
+                    named => {
+                        let finished = named == Named::Finished;
                         let n = schedule.len();
                         return Err(ReplayError::Spec {
                             item: next + 1,
@@ -230,9 +227,26 @@ fn choices(program: &Program, design: &Design, world: &World, enabled: &[Action]
         .join(", ")
 }
 
-/// The action `text` names among `enabled`: `Ok(None)` if it names an actor or device that
-/// exists but cannot run now, an error if it names nothing.
-fn resolve(program: &Program, enabled: &[Action], text: &str) -> Result<Option<Action>, String> {
+/// What a `--schedule` item names, as things stand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Named {
+    /// An action that can run now.
+    Runs(Action),
+    /// An actor or a device step that cannot run now.
+    Waits,
+    /// An actor that has finished.
+    Finished,
+}
+
+/// The action `text` names among `enabled`: `Waits` if it names an actor or device that
+/// exists but cannot run now, `Finished` for an actor that is done, an error if it names
+/// nothing.
+fn resolve(
+    program: &Program,
+    world: &World,
+    enabled: &[Action],
+    text: &str,
+) -> Result<Named, String> {
     if let Some(k) = text.strip_prefix("dev:") {
         let k: usize =
             k.parse().ok().filter(|&k| k >= 1).ok_or_else(|| {
@@ -242,7 +256,7 @@ fn resolve(program: &Program, enabled: &[Action], text: &str) -> Result<Option<A
             .iter()
             .filter(|a| matches!(a, Action::Device(_)))
             .nth(k - 1)
-            .copied());
+            .map_or(Named::Waits, |&a| Named::Runs(a)));
     }
     let actor = program
         .actors
@@ -255,9 +269,13 @@ fn resolve(program: &Program, enabled: &[Action], text: &str) -> Result<Option<A
                 names.join(", ")
             )
         })?;
-    Ok(enabled
-        .contains(&Action::Actor(actor))
-        .then_some(Action::Actor(actor)))
+    Ok(if enabled.contains(&Action::Actor(actor)) {
+        Named::Runs(Action::Actor(actor))
+    } else if world.done(program, actor) {
+        Named::Finished
+    } else {
+        Named::Waits
+    })
 }
 
 /// Replays a token against `program`, refusing any mismatch of scenario, step table, design
@@ -848,11 +866,11 @@ fn fold_runs(lines: Vec<String>) -> Vec<String> {
     let mut i = 0;
     while i < lines.len() {
         let (texts, first) = numbers(&lines[i]);
+        let mut prev = first.clone();
         let mut end = i + 1;
         let mut step: Option<Vec<u64>> = None;
         while end < lines.len() {
             let (t, n) = numbers(&lines[end]);
-            let (_, prev) = numbers(&lines[end - 1]);
             if t != texts || n.len() != first.len() {
                 break;
             }
@@ -869,12 +887,13 @@ fn fold_runs(lines: Vec<String>) -> Vec<String> {
                 break;
             }
             step = Some(d);
+            prev = n;
             end += 1;
         }
         if end - i < FOLD_AT {
             out.extend(lines[i..end].iter().cloned());
         } else {
-            let (_, last) = numbers(&lines[end - 1]);
+            let last = prev;
             let mut line = String::new();
             for (k, text) in texts.iter().enumerate() {
                 line += text;
